@@ -1,0 +1,24 @@
+"""Brief's library: from article files to cited answers."""
+
+from retrieval.brief import Answer, Brief, Citation, Result, Stats, ask
+from retrieval.errors import BriefError, CorruptIndexError, IndexMismatchError, NoIndexError, UsageError
+from retrieval.ingest import IngestReport
+from retrieval.search import Mode
+from retrieval.settings import Settings
+
+__all__ = [
+    "Answer",
+    "Brief",
+    "BriefError",
+    "Citation",
+    "CorruptIndexError",
+    "IndexMismatchError",
+    "IngestReport",
+    "Mode",
+    "NoIndexError",
+    "Result",
+    "Settings",
+    "Stats",
+    "UsageError",
+    "ask",
+]

@@ -1,0 +1,81 @@
+"""Articles: a raw document cleaned, with metadata settled and a content-hash id."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+
+from retrieval.cleaning import clean_text, normalize_line
+from retrieval.dates import parse_date
+from retrieval.documents import Document, SkipFile
+from retrieval.webpages import extract_page
+
+PARAGRAPH_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Article:
+    """A clean article: paragraphs joined by blank lines, metadata null where unknown."""
+
+    doc_id: str
+    path: str
+    record: int | None
+    text: str
+    title: str | None
+    outlet: str | None
+    published: date | None
+    url: str | None
+    author: str | None
+
+    @property
+    def paragraphs(self) -> list[str]:
+        """The article's paragraphs in order."""
+        return self.text.split(PARAGRAPH_SEPARATOR)
+
+
+def content_id(text: str) -> str:
+    """A stable id for a text: the same text gets the same id wherever it comes from."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def build_article(doc: Document) -> Article:
+    """Clean a document into an article; declared metadata wins over what the text suggests."""
+    meta = dict(doc.meta)
+    text = doc.text
+    kind = doc.kind
+    if kind == "html":
+        page = extract_page(text, url=meta.get("url"))
+        if page is None:
+            raise SkipFile("no article text found in the HTML")
+        for key in ("title", "published", "url", "outlet", "author"):
+            if meta.get(key) in (None, "") and getattr(page, key):
+                meta[key] = getattr(page, key)
+        text, kind = page.text, "text"
+    cleaned = clean_text(text, kind)
+    paragraphs = cleaned.paragraphs
+    title = _str(meta.get("title")) or cleaned.title
+    if title and paragraphs and normalize_line(paragraphs[0]).lower() == normalize_line(title).lower():
+        paragraphs = paragraphs[1:]
+    if not paragraphs:
+        raise SkipFile("no article text left after removing page furniture")
+    body = PARAGRAPH_SEPARATOR.join(paragraphs)
+    published = parse_date(meta.get("published")) if meta.get("published") else cleaned.published
+    return Article(
+        doc_id=content_id(body),
+        path=doc.path,
+        record=doc.record,
+        text=body,
+        title=title,
+        outlet=_str(meta.get("outlet")),
+        published=published,
+        url=_str(meta.get("url")) or cleaned.url,
+        author=_str(meta.get("author")) or cleaned.author,
+    )
+
+
+def _str(value: object) -> str | None:
+    if value is None:
+        return None
+    text = normalize_line(str(value))
+    return text or None

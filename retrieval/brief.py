@@ -1,0 +1,190 @@
+"""Ask: a question in, a short answer with numbered, cited passages out."""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.answer import AnswerPick, gather_evidence, pick_answer
+from retrieval.embeddings import Embedder
+from retrieval.errors import UsageError
+from retrieval.index import IndexReader, Manifest
+from retrieval.ingest import IngestReport, display_path, ingest
+from retrieval.search import Hit, Mode, search
+from retrieval.settings import Settings
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered passage in a reply; `answer_span` marks the answering sentence, if it is here."""
+
+    n: int
+    doc_id: str
+    title: str | None
+    outlet: str | None
+    published: str | None
+    url: str | None
+    path: str
+    paragraph: int
+    text: str
+    score: float
+    answer_span: tuple[int, int] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The passage in the `brief ask --json` shape."""
+        return {
+            "n": self.n,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "outlet": self.outlet,
+            "published": self.published,
+            "url": self.url,
+            "path": self.path,
+            "paragraph": self.paragraph,
+            "text": self.text,
+            "score": round(self.score, 6),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The one-sentence answer and the citation it comes from."""
+
+    text: str
+    citation: int
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything a reply needs."""
+
+    question: str
+    answer: Answer | None
+    passages: list[Citation]
+    searched: int = 0
+    version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the documented `brief ask --json` object."""
+        answer = None
+        if self.answer is not None:
+            answer = {"text": self.answer.text, "citation": self.answer.citation, "date": self.answer.date}
+        return {"question": self.question, "answer": answer, "passages": [p.to_dict() for p in self.passages]}
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Size and freshness of the index."""
+
+    index_dir: str
+    version: str
+    articles: int
+    passages: int
+    model: str
+    dim: int
+    updated_at: str
+
+
+def clean_question(question: str, limit: int) -> str:
+    """The question with control characters and extra white space removed; UsageError if unusable."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise UsageError('the question is empty; ask something like "when did Biden first strike Syria?"')
+    if len(text) > limit:
+        raise UsageError(f"the question is {len(text):,} characters long; the limit is {limit:,}")
+    return text
+
+
+class Brief:
+    """A loaded model and index that answer questions; reloads the index when it is updated."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._reader: IndexReader | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model, loaded on first use."""
+        with self._lock:
+            if self._embedder is None:
+                s = self.settings
+                self._embedder = Embedder(s.embed_model, s.hf_offline, s.embed_batch_size)
+            return self._embedder
+
+    def reader(self) -> IndexReader:
+        """The live index version, reopened when a newer one has been published."""
+        with self._lock:
+            current = self._reader
+        if current is None or current.is_stale():
+            embedder = self.embedder
+            fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
+            with self._lock:
+                # Questions in flight keep their reference to the old version until they finish.
+                self._reader = current = fresh
+        return current
+
+    def ask(self, question: str, k: int | None = None, mode: Mode = Mode.HYBRID, sentences: bool = True) -> Result:
+        """Answer a question from the index."""
+        question = clean_question(question, self.settings.max_question_chars)
+        k = k or self.settings.top_k
+        if not 1 <= k <= 50:
+            raise UsageError("k must be between 1 and 50")
+        reader = self.reader()
+        query_vec = self.embedder.encode_queries([question])[0]
+        hits = search(reader, question, query_vec, k, mode)
+        pick = pick_answer(reader, question, query_vec, hits, gather_evidence(reader, question), sentences)
+        return build_result(question, hits, pick, len(reader.vectors), reader.version)
+
+    def ingest(self, paths: Sequence[Path], prune: bool = False, rebuild: bool = False) -> IngestReport:
+        """Update the index from article files, reusing the loaded model."""
+        return ingest(paths, self.settings, prune=prune, rebuild=rebuild, embedder=self._embedder)
+
+    def stats(self) -> Stats:
+        """Articles, passages, model and last update of the live index."""
+        m: Manifest = self.reader().manifest
+        return Stats(str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at)
+
+
+def build_result(question: str, hits: Sequence[Hit], pick: AnswerPick | None, searched: int, version: str) -> Result:
+    """Number the hits as citations and attach the answer to the one it came from."""
+    citations = [
+        Citation(
+            n=i + 1,
+            doc_id=h.passage.doc_id,
+            title=h.passage.title,
+            outlet=h.passage.outlet,
+            published=h.passage.published,
+            url=h.passage.url,
+            path=display_path(h.passage.path) + (f"#{h.passage.record}" if h.passage.record else ""),
+            paragraph=h.passage.paragraph,
+            text=h.passage.text,
+            score=h.score,
+            answer_span=(pick.start, pick.end) if pick and pick.hit == i else None,
+        )
+        for i, h in enumerate(hits)
+    ]
+    answer = Answer(pick.text, pick.hit + 1) if pick else None
+    return Result(question, answer, citations, searched, version)
+
+
+_default: dict[tuple[Path, str], Brief] = {}
+_default_lock = threading.Lock()
+
+
+def ask(question: str, k: int | None = None, *, settings: Settings | None = None, brief: Brief | None = None,
+        mode: Mode = Mode.HYBRID) -> Result:  # fmt: skip
+    """Answer `question` from the configured index (model and index are loaded once per process)."""
+    if brief is None:
+        settings = settings or Settings.from_env()
+        with _default_lock:
+            brief = _default.setdefault((settings.index_dir, settings.embed_model), Brief(settings))
+    return brief.ask(question, k, mode)

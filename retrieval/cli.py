@@ -1,0 +1,112 @@
+"""The `brief` command: ingest, ask, stats. A thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from retrieval.brief import Brief
+from retrieval.errors import BriefError
+from retrieval.render import render_text
+from retrieval.search import Mode
+from retrieval.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `brief`."""
+    parser = argparse.ArgumentParser(prog="brief", description="Answer briefing questions from news articles.")
+    parser.add_argument("--index", type=Path, help="index folder (default: BRIEF_INDEX_DIR or index/)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add or update article files in the index")
+    p.add_argument("paths", nargs="+", type=Path, help="article files or folders (searched recursively)")
+    p.add_argument("--prune", action="store_true", help="drop indexed articles whose files are gone")
+    p.add_argument("--rebuild", action="store_true", help="build a fresh index instead of updating")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("ask", help="answer a question with cited passages")
+    p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
+    p.add_argument("-k", type=int, default=None, help="number of passages to cite (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.HYBRID.value, help="retrieval mode")
+
+    p = sub.add_parser("stats", help="size, model and freshness of the index")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 usage)."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        if args.index:
+            settings = settings.with_(index_dir=args.index)
+        if args.command == "ingest":
+            if args.quiet:
+                settings = settings.with_(show_progress=False)
+            return _ingest(settings, args)
+        brief = Brief(settings)
+        if args.command == "ask":
+            return _ask(brief, args)
+        return _stats(brief, args)
+    except BriefError as exc:
+        print(f"brief: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("brief: interrupted", file=sys.stderr)
+        return 130
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    brief = Brief(settings)
+    report = brief.ingest(args.paths, prune=args.prune, rebuild=args.rebuild)
+    print(report.summary())
+    nothing_usable = report.files_seen == 0 or (report.articles_total == 0 and report.skipped)
+    return 1 if nothing_usable else 0
+
+
+def _ask(brief: Brief, args: argparse.Namespace) -> int:
+    mode = Mode(args.mode)
+    if args.question != "-":
+        result = brief.ask(args.question, args.k, mode)
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result, bold=_bold()))
+        return 0
+    status = 0
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            result = brief.ask(line, args.k, mode)
+        except BriefError as exc:
+            if exc.exit_code != 2:
+                raise
+            status = 2
+            error = {"question": line.strip()[:200], "answer": None, "passages": [], "error": str(exc)}
+            print(json.dumps(error, ensure_ascii=False) if args.json else f"error: {exc}", flush=True)
+            continue
+        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result) + "\n", flush=True)
+    return status
+
+
+def _stats(brief: Brief, args: argparse.Namespace) -> int:
+    s = brief.stats()
+    if args.json:
+        print(json.dumps(s.__dict__))
+    else:
+        print(
+            f"index: {s.index_dir} (version {s.version})\narticles: {s.articles}\npassages: {s.passages}\n"
+            f"model: {s.model} ({s.dim} dims)\nlast updated: {s.updated_at}"
+        )
+    return 0
+
+
+def _bold() -> tuple[str, str]:
+    return ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

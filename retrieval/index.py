@@ -1,0 +1,299 @@
+"""The index folder: versioned, self-describing, swapped atomically, one writer at a time.
+
+    index/
+      CURRENT              name of the live version, replaced atomically
+      .lock                held by the one writer
+      versions/v000007/    manifest.json, brief.sqlite, vectors.faiss
+
+A writer builds the next version beside the live one and switches CURRENT only when it is
+complete, so readers (and a crash at any moment) only ever see whole versions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.store import Store, now_iso
+from retrieval.vectors import VectorIndex
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+LOCK = ".lock"
+MANIFEST = "manifest.json"
+DATABASE = "brief.sqlite"
+VECTORS = "vectors.faiss"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What an index version holds and how it was built."""
+
+    format: int
+    version: str
+    model: str
+    model_id: str
+    dim: int
+    articles: int
+    passages: int
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def read(cls, folder: Path) -> Manifest:
+        """Read a version's manifest; CorruptIndexError if missing or malformed."""
+        try:
+            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            index_dir = folder.parent.parent
+            raise CorruptIndexError(
+                f"the index at {index_dir} is damaged: version {folder.name} has no valid manifest "
+                f"({type(exc).__name__}); {rebuild_hint(index_dir)}"
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as JSON-ready data."""
+        return dict(self.__dict__)
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    """The command that rebuilds an index from scratch."""
+    return f"rebuild it with `brief ingest --rebuild ARTICLES_DIR --index {index_dir}`"
+
+
+def live_version(index_dir: Path) -> Path:
+    """Folder of the live version; NoIndexError when there is none."""
+    pointer = index_dir / POINTER
+    if not pointer.is_file():
+        raise NoIndexError(f"no index at {index_dir}; run `brief ingest seeds/`")
+    name = pointer.read_text(encoding="utf-8").strip()
+    folder = index_dir / "versions" / name
+    if not name or not folder.is_dir():
+        raise CorruptIndexError(
+            f"the index at {index_dir} points to a missing version {name!r}; {rebuild_hint(index_dir)}"
+        )
+    return folder
+
+
+class IndexReader:
+    """A read-only view of one index version: SQLite store plus vectors, loaded once."""
+
+    def __init__(self, index_dir: Path, expect_model_id: str | None = None, expect_dim: int | None = None) -> None:
+        self.index_dir = index_dir
+        self.folder = live_version(index_dir)
+        self.manifest = Manifest.read(self.folder)
+        if self.manifest.format != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index at {index_dir} has format {self.manifest.format}, this Brief reads format "
+                f"{FORMAT_VERSION}; {rebuild_hint(index_dir)}"
+            )
+        if expect_model_id and (
+            self.manifest.model_id != expect_model_id or (expect_dim and self.manifest.dim != expect_dim)
+        ):
+            raise IndexMismatchError(
+                f"the index at {index_dir} was built with model {self.manifest.model_id} ({self.manifest.dim} dims) "
+                f"but BRIEF_EMBED_MODEL is {expect_model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(index_dir)}"
+            )
+        try:
+            self.vectors = VectorIndex.load(self.folder / VECTORS)
+            self.store = Store(self.folder / DATABASE, readonly=True)
+            self.store.check()
+            _, passages = self.store.counts()
+        except (RuntimeError, sqlite3.DatabaseError) as exc:
+            raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
+        if len(self.vectors) != passages or self.vectors.dim != self.manifest.dim:
+            raise CorruptIndexError(
+                f"the index at {index_dir} is inconsistent ({len(self.vectors)} vectors for {passages} passages); "
+                f"{rebuild_hint(index_dir)}"
+            )
+        self.lock = threading.Lock()  # one SQLite connection shared by the bot's threads
+
+    @property
+    def version(self) -> str:
+        """The version name this reader serves."""
+        return self.folder.name
+
+    def is_stale(self) -> bool:
+        """True when a newer version has gone live since this reader was opened."""
+        try:
+            return (self.index_dir / POINTER).read_text(encoding="utf-8").strip() != self.version
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        """Release the database connection."""
+        self.store.close()
+
+
+class IndexWriter:
+    """Builds the next version from the live one (or from scratch) and publishes it atomically."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        model: str,
+        model_id: str,
+        dim: int | None,
+        rebuild: bool = False,
+        lock_timeout_s: float = 600.0,
+        keep_versions: int = 2,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        self.index_dir = index_dir
+        self.model, self.model_id, self.dim = model, model_id, dim
+        self.rebuild = rebuild
+        self.lock_timeout_s = lock_timeout_s
+        self.keep_versions = keep_versions
+        self.on_wait = on_wait
+        self._lock_file: Any = None
+        self.store: Store | None = None
+        self._vectors: VectorIndex | None = None
+        self.base: Manifest | None = None
+        self.changed = False
+
+    # --- context management -----------------------------------------------------------------
+    def __enter__(self) -> IndexWriter:
+        self._acquire_lock()
+        try:
+            self._prepare()
+        except BaseException:
+            self._release_lock()
+            raise
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        try:
+            if exc_type is None and self.changed:
+                self._publish()
+        finally:
+            if self.store is not None:
+                self.store.close()
+            shutil.rmtree(self._building, ignore_errors=True)
+            self._release_lock()
+
+    def _acquire_lock(self) -> None:
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.index_dir / LOCK, "a+")  # noqa: SIM115 - held until __exit__
+        deadline = time.monotonic() + self.lock_timeout_s
+        told = False
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._lock_file.close()
+                    raise LockTimeoutError(
+                        f"another ingest is updating the index at {self.index_dir}; try again when it has finished"
+                    ) from None
+                if not told and self.on_wait:
+                    self.on_wait(f"waiting for another ingest to finish updating {self.index_dir} ...")
+                    told = True
+                time.sleep(0.2)
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    # --- building -----------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        versions = self.index_dir / "versions"
+        versions.mkdir(exist_ok=True)
+        for leftover in versions.glob(".building-*"):  # from a writer that was killed
+            shutil.rmtree(leftover, ignore_errors=True)
+        live: Path | None = None
+        if not self.rebuild and (self.index_dir / POINTER).exists():
+            reader = IndexReader(self.index_dir, self.model_id, self.dim)
+            live, self.base = reader.folder, reader.manifest
+            reader.close()
+        self._number = self._next_number(versions)
+        self._building = versions / f".building-v{self._number:06d}"
+        self._building.mkdir()
+        if live is not None:
+            source = sqlite3.connect(f"file:{live / DATABASE}?mode=ro", uri=True)
+            target = sqlite3.connect(self._building / DATABASE)
+            source.backup(target)
+            source.close()
+            target.close()
+        self.store = Store(self._building / DATABASE)
+        if live is not None:
+            self._vectors = VectorIndex.load(live / VECTORS)
+        self.changed = self.rebuild
+
+    @staticmethod
+    def _next_number(versions: Path) -> int:
+        numbers = [int(p.name[1:]) for p in versions.glob("v[0-9]*") if p.name[1:].isdigit()]
+        return max(numbers, default=0) + 1
+
+    def vectors(self, dim: int) -> VectorIndex:
+        """The vector index being built (created on first use with `dim` dimensions)."""
+        if self._vectors is None:
+            self._vectors = VectorIndex.create(dim)
+            self.dim = dim
+        return self._vectors
+
+    def _publish(self) -> None:
+        assert self.store is not None
+        self.store.commit()
+        articles, passages = self.store.counts()
+        self.store.close()
+        self.store = None
+        vectors = self._vectors if self._vectors is not None else VectorIndex.create(self.dim or 384)
+        vectors.save(self._building / VECTORS)
+        name = f"v{self._number:06d}"
+        manifest = Manifest(
+            format=FORMAT_VERSION,
+            version=name,
+            model=self.model,
+            model_id=self.model_id,
+            dim=vectors.dim,
+            articles=articles,
+            passages=passages,
+            created_at=self.base.created_at if self.base else now_iso(),
+            updated_at=now_iso(),
+        )
+        (self._building / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+        for item in self._building.iterdir():
+            _fsync(item)
+        final = self._building.parent / name
+        os.rename(self._building, final)
+        _fsync(final.parent)
+        tmp = self.index_dir / f".{POINTER}.tmp"
+        tmp.write_text(name + "\n", encoding="utf-8")
+        _fsync(tmp)
+        os.replace(tmp, self.index_dir / POINTER)
+        _fsync(self.index_dir)
+        self.published = manifest
+        self._cleanup(final.parent, name)
+
+    def _cleanup(self, versions: Path, live: str) -> None:
+        # Readers hold whole versions open (vectors in memory, SQLite by file handle), so
+        # deleting an old folder never breaks a question in flight.
+        old = sorted(p for p in versions.glob("v[0-9]*") if p.name != live)
+        for folder in old[: max(0, len(old) - (self.keep_versions - 1))]:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

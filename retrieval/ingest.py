@@ -1,0 +1,168 @@
+"""Ingest: article files into a new index version, embedding only what changed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from retrieval.articles import Article, build_article
+from retrieval.documents import FileRead, SkipFile, discover, load_sidecar, read_file
+from retrieval.embeddings import Embedder, model_id
+from retrieval.index import IndexWriter
+from retrieval.passages import Passage, split_passages
+from retrieval.settings import Settings
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What an ingest did."""
+
+    files_seen: int
+    added: int
+    updated: int
+    unchanged: int
+    removed: int
+    passages_embedded: int
+    articles_total: int
+    passages_total: int
+    seconds: float
+    version: str | None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few human lines: counts, skips with reasons, and time."""
+        lines = [
+            f"files seen: {self.files_seen}; articles added: {self.added}, updated: {self.updated}, "
+            f"unchanged: {self.unchanged}, removed: {self.removed}, skipped: {len(self.skipped)}",
+            f"passages embedded: {self.passages_embedded}; index now holds {self.articles_total} articles, "
+            f"{self.passages_total} passages" + (f" (version {self.version})" if self.version else " (unchanged)"),
+        ]
+        lines += [f"  skipped {path}: {reason}" for path, reason in self.skipped]
+        if self.gone:
+            lines.append(f"  {len(self.gone)} indexed file(s) no longer exist; run with --prune to drop them")
+        lines.append(f"took {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def display_path(path: str | Path) -> str:
+    """A path relative to the working directory when it lies under it."""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def ingest(
+    paths: Sequence[Path],
+    settings: Settings,
+    prune: bool = False,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    log: Log | None = None,
+) -> IngestReport:
+    """Bring the index up to date with the article files under `paths`."""
+    started = time.perf_counter()
+    say = log or (lambda _msg: None)
+    files, skipped = discover(paths)
+    skipped = [(display_path(p), r) for p, r in skipped]
+    mid = embedder.model_id if embedder else model_id(settings.embed_model)
+    dim = embedder.dim if embedder else None
+    counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
+    gone: list[str] = []
+    embedded = 0
+    with IndexWriter(
+        settings.index_dir, settings.embed_model, mid, dim, rebuild=rebuild,
+        lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
+    ) as writer:  # fmt: skip
+        store = writer.store
+        assert store is not None
+        known = store.fingerprints()
+        sidecars: dict[Path, dict] = {}
+        pending: dict[str, Article] = {}  # new article texts, by content id
+        links: list[tuple[FileRead, list[str]]] = []
+        for path in files:
+            sidecar = sidecars.setdefault(path.parent, load_sidecar(path.parent))
+            try:
+                read = read_file(path, settings.max_file_bytes, sidecar.get(path.name))
+            except SkipFile as exc:
+                skipped.append((display_path(path), str(exc)))
+                continue
+            skipped.extend((display_path(p), r) for p, r in read.skipped)
+            if known.get(read.path) == read.fingerprint:
+                counts["unchanged"] += len(read.documents)
+                continue
+            doc_ids: list[str] = []
+            kind = "updated" if read.path in known else "added"
+            for doc in read.documents:
+                where = f"{display_path(doc.path)}" + (f":{doc.record}" if doc.record else "")
+                try:
+                    article = build_article(doc)
+                except SkipFile as exc:
+                    skipped.append((where, str(exc)))
+                    continue
+                doc_ids.append(article.doc_id)
+                if article.doc_id in pending:
+                    continue  # the same text twice in this run is stored once
+                if store.has_article(article.doc_id):
+                    counts["updated" if store.update_metadata(article) else "unchanged"] += 1
+                else:
+                    pending[article.doc_id] = article
+                    counts[kind] += 1
+            if doc_ids or not read.documents:
+                links.append((read, doc_ids))
+            elif read.path in known:
+                pass  # every article of a changed file failed: keep what was indexed before
+        if pending:
+            embedder = embedder or Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size)
+            embedded = _embed_and_store(writer, embedder, list(pending.values()), settings.show_progress)
+        for read, doc_ids in links:
+            store.set_file(read.path, read.fingerprint, doc_ids)
+        present = {str(p) for p in files}
+        for path in known:
+            if path not in present and not Path(path).exists():
+                if prune:
+                    store.remove_file(path)
+                else:
+                    gone.append(display_path(path))
+        orphans = store.orphan_articles()
+        if orphans:
+            writer.vectors(writer.dim or 384).remove(store.delete_articles(orphans))
+            counts["removed"] = max(0, len(orphans) - counts["updated"])
+        writer.changed = writer.changed or bool(pending or links or orphans)
+        articles_total, passages_total = store.counts()
+    version = getattr(writer, "published", None)
+    return IngestReport(
+        files_seen=len(files),
+        passages_embedded=embedded,
+        articles_total=articles_total,
+        passages_total=passages_total,
+        seconds=time.perf_counter() - started,
+        version=version.version if version else None,
+        skipped=skipped,
+        gone=gone,
+        **counts,
+    )
+
+
+def _embed_and_store(writer: IndexWriter, embedder: Embedder, articles: list[Article], progress: bool) -> int:
+    store = writer.store
+    assert store is not None
+    per_article: list[list[Passage]] = [split_passages(a, embedder.count_tokens, embedder.max_tokens) for a in articles]
+    flat = [p for ps in per_article for p in ps]
+    with tqdm(total=len(flat), desc="embedding", unit="passage", disable=not progress or not flat) as bar:
+        encoded = embedder.encode_passages([p.text for p in flat], [p.sentences for p in flat], progress=bar)
+    vectors = writer.vectors(embedder.dim)
+    i = 0
+    for article, passages in zip(articles, per_article, strict=True):
+        vids = store.add_article(article, passages, encoded.sentence_vectors[i : i + len(passages)])
+        vectors.add(vids, encoded.vectors[i : i + len(passages)])
+        i += len(passages)
+    return len(flat)

@@ -1,0 +1,249 @@
+"""SQLite store: files, articles, passages, sentence vectors and the FTS5 keyword index."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from retrieval.articles import Article
+from retrieval.passages import Passage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files(
+    path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, ingested_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS file_articles(
+    path TEXT NOT NULL, doc_id TEXT NOT NULL, PRIMARY KEY(path, doc_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS file_articles_doc ON file_articles(doc_id);
+CREATE TABLE IF NOT EXISTS articles(
+    doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, record INTEGER, title TEXT, outlet TEXT,
+    published TEXT, url TEXT, author TEXT, text TEXT NOT NULL, added_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS passages(
+    vid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL,
+    paragraph INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
+    text TEXT NOT NULL, published TEXT, event_dates TEXT);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS sentences(
+    vid INTEGER NOT NULL, n INTEGER NOT NULL, start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY(vid, n)) WITHOUT ROWID;
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
+    text, context, tokenize='porter unicode61 remove_diacritics 2');
+"""
+CONTEXT_WEIGHT = 0.3  # BM25 weight of the headline-and-month column relative to the passage text
+WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+
+
+@dataclass(frozen=True)
+class StoredPassage:
+    """A passage as read back for answering: its text, place and article metadata."""
+
+    vid: int
+    id: str
+    doc_id: str
+    paragraph: int
+    start: int
+    end: int
+    text: str
+    title: str | None
+    outlet: str | None
+    published: str | None
+    url: str | None
+    path: str
+    record: int | None
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+class Store:
+    """One SQLite database of an index version."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        if readonly:
+            uri = f"file:{path}?mode=ro&immutable=1"
+            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            self.conn = sqlite3.connect(path, check_same_thread=False)
+            self.conn.execute("PRAGMA journal_mode=DELETE")
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def commit(self) -> None:
+        """Commit the open transaction."""
+        self.conn.commit()
+
+    def check(self) -> None:
+        """Raise sqlite3.DatabaseError if the database is unreadable."""
+        self.conn.execute("SELECT count(*) FROM passages").fetchone()
+
+    # --- files -----------------------------------------------------------------------------
+    def fingerprints(self) -> dict[str, str]:
+        """Known file paths with the fingerprint they were ingested at."""
+        return dict(self.conn.execute("SELECT path, fingerprint FROM files"))
+
+    def set_file(self, path: str, fingerprint: str, doc_ids: Iterable[str]) -> None:
+        """Record that `path` (at `fingerprint`) holds exactly these articles."""
+        self.conn.execute(
+            "INSERT OR REPLACE INTO files(path, fingerprint, ingested_at) VALUES (?, ?, ?)",
+            (path, fingerprint, now_iso()),
+        )
+        self.conn.execute("DELETE FROM file_articles WHERE path = ?", (path,))
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO file_articles(path, doc_id) VALUES (?, ?)", [(path, d) for d in doc_ids]
+        )
+
+    def remove_file(self, path: str) -> None:
+        """Forget a file and its links to articles."""
+        self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        self.conn.execute("DELETE FROM file_articles WHERE path = ?", (path,))
+
+    def orphan_articles(self) -> list[str]:
+        """Articles no longer provided by any file."""
+        rows = self.conn.execute("SELECT doc_id FROM articles WHERE doc_id NOT IN (SELECT doc_id FROM file_articles)")
+        return [r[0] for r in rows]
+
+    # --- articles and passages ----------------------------------------------------------------
+    def has_article(self, doc_id: str) -> bool:
+        """True if the article text is already indexed."""
+        return self.conn.execute("SELECT 1 FROM articles WHERE doc_id = ?", (doc_id,)).fetchone() is not None
+
+    def update_metadata(self, article: Article) -> bool:
+        """Refresh an indexed article's metadata; True if anything changed."""
+        row = self.conn.execute(
+            "SELECT title, outlet, published, url, author FROM articles WHERE doc_id = ?", (article.doc_id,)
+        ).fetchone()
+        new = (article.title, article.outlet, _iso(article.published), article.url, article.author)
+        if row is None or tuple(row) == new:
+            return False
+        self.conn.execute(
+            "UPDATE articles SET title=?, outlet=?, published=?, url=?, author=? WHERE doc_id=?",
+            (*new, article.doc_id),
+        )
+        self.conn.execute("UPDATE passages SET published=? WHERE doc_id=?", (new[2], article.doc_id))
+        vids = [r[0] for r in self.conn.execute("SELECT vid FROM passages WHERE doc_id=?", (article.doc_id,))]
+        self.conn.executemany("UPDATE passages_fts SET context=? WHERE rowid=?", [(context(article), v) for v in vids])
+        return True
+
+    def add_article(
+        self, article: Article, passages: Sequence[Passage], sentence_vectors: Sequence[np.ndarray]
+    ) -> list[int]:
+        """Insert an article with its passages; returns the passages' vector ids in order."""
+        self.conn.execute(
+            "INSERT INTO articles(doc_id, path, record, title, outlet, published, url, author, text, added_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                article.doc_id, article.path, article.record, article.title, article.outlet,
+                _iso(article.published), article.url, article.author, article.text, now_iso(),
+            ),
+        )  # fmt: skip
+        vids: list[int] = []
+        for passage, sent_vecs in zip(passages, sentence_vectors, strict=True):
+            cur = self.conn.execute(
+                "INSERT INTO passages(id, doc_id, paragraph, start_char, end_char, text, published)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (passage.id, passage.doc_id, passage.paragraph, passage.start, passage.end, passage.text,
+                 _iso(article.published)),
+            )  # fmt: skip
+            vid = int(cur.lastrowid or 0)
+            vids.append(vid)
+            self.conn.execute(
+                "INSERT INTO passages_fts(rowid, text, context) VALUES (?, ?, ?)", (vid, passage.text, context(article))
+            )
+            self.conn.executemany(
+                "INSERT INTO sentences(vid, n, start_char, end_char, vector) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (vid, n, a, b, vec.astype(np.float16).tobytes())
+                    for n, ((a, b), vec) in enumerate(zip(passage.sentences, sent_vecs, strict=True))
+                ],
+            )
+        return vids
+
+    def delete_articles(self, doc_ids: Sequence[str]) -> list[int]:
+        """Delete articles with their passages; returns the vector ids that went with them."""
+        vids: list[int] = []
+        for doc_id in doc_ids:
+            ids = [r[0] for r in self.conn.execute("SELECT vid FROM passages WHERE doc_id = ?", (doc_id,))]
+            self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(v,) for v in ids])
+            self.conn.executemany("DELETE FROM sentences WHERE vid = ?", [(v,) for v in ids])
+            self.conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            self.conn.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
+            vids.extend(ids)
+        return vids
+
+    def counts(self) -> tuple[int, int]:
+        """(articles, passages)."""
+        articles = self.conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+        passages = self.conn.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return int(articles), int(passages)
+
+    # --- reading for search -----------------------------------------------------------------
+    def passages(self, vids: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages with their article metadata, by vector id."""
+        if not vids:
+            return {}
+        marks = ",".join("?" * len(vids))
+        rows = self.conn.execute(
+            "SELECT p.vid, p.id, p.doc_id, p.paragraph, p.start_char, p.end_char, p.text, a.title, a.outlet,"
+            f" p.published, a.url, a.path, a.record FROM passages p JOIN articles a USING(doc_id) WHERE p.vid IN ({marks})",
+            list(vids),
+        )
+        return {r[0]: StoredPassage(*r) for r in rows}
+
+    def sentences(self, vid: int) -> list[tuple[int, int, np.ndarray]]:
+        """(start, end, vector) of each sentence of a passage, in order."""
+        rows = self.conn.execute("SELECT start_char, end_char, vector FROM sentences WHERE vid = ? ORDER BY n", (vid,))
+        return [(a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)) for a, b, v in rows]
+
+    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """(vid, BM25 score, higher is better) of passages matching any of `terms`."""
+        if not terms:
+            return []
+        query = " OR ".join(f'"{t}"' for t in terms)
+        rows = self.conn.execute(
+            f"SELECT rowid, bm25(passages_fts, 1.0, {CONTEXT_WEIGHT}) AS s FROM passages_fts"
+            " WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
+            (query, limit),
+        )
+        return [(int(r[0]), -float(r[1])) for r in rows]
+
+    def document_frequency(self, term: str) -> int:
+        """How many passages contain `term` (as the keyword index stems it)."""
+        row = self.conn.execute(
+            "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{term}"',)
+        ).fetchone()
+        return int(row[0])
+
+
+def context(article: Article) -> str:
+    """Keyword context shared by an article's passages: its headline and month of publication.
+
+    With it, "the October 2023 strikes" matches passages of an article published then even
+    where the paragraph itself names no date.
+    """
+    when = article.published.strftime("%B %Y") if article.published else ""
+    return f"{article.title or ''} {when}".strip()
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def query_terms(text: str, stopwords: frozenset[str]) -> list[str]:
+    """Distinct lower-case words of a question worth matching (stop words dropped)."""
+    seen: dict[str, None] = {}
+    for word in WORD.findall(text.lower()):
+        word = word.replace("’", "'")
+        if word not in stopwords and (len(word) > 1 or word.isdigit()):
+            seen.setdefault(word, None)
+    return list(seen)

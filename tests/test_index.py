@@ -1,0 +1,90 @@
+"""The index folder: self-describing, versioned, atomically swapped, clear errors when damaged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from retrieval import Brief, Settings
+from retrieval.embeddings import Embedder
+from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.index import IndexReader, IndexWriter, live_version
+from retrieval.ingest import ingest
+
+ARTICLE = (
+    "Engineers in Rotterdam completed the world's largest floating solar farm on Wednesday, "
+    "the port authority said, adding that it would power 4,000 homes."
+)
+
+
+def test_manifest_describes_the_index(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
+    assert manifest["model_id"] == embedder.model_id
+    assert (manifest["dim"], manifest["articles"], manifest["format"]) == (384, 5, 1)
+    assert manifest["passages"] > 50 and manifest["updated_at"]
+
+
+def test_no_index_says_how_to_build_one(tmp_path: Path) -> None:
+    with pytest.raises(NoIndexError, match=r"no index at .*; run `brief ingest seeds/`"):
+        IndexReader(tmp_path / "nothing")
+
+
+def test_another_model_is_refused_with_a_rebuild_hint(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    with pytest.raises(IndexMismatchError, match=r"built with model .* rebuild it with `brief ingest --rebuild"):
+        IndexReader(settings.index_dir, expect_model_id="intfloat/e5-small-v2", expect_dim=384)
+
+
+@pytest.mark.parametrize("damage", ["truncate-vectors", "drop-manifest", "garble-database", "dangling-pointer"])
+def test_damaged_index_is_detected(settings: Settings, embedder: Embedder, seeds_copy: Path, damage: str) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    live = live_version(settings.index_dir)
+    if damage == "truncate-vectors":
+        data = (live / "vectors.faiss").read_bytes()
+        (live / "vectors.faiss").write_bytes(data[: len(data) // 2])
+    elif damage == "drop-manifest":
+        (live / "manifest.json").unlink()
+    elif damage == "garble-database":
+        (live / "brief.sqlite").write_bytes(b"this is not a database" * 100)
+    else:
+        (settings.index_dir / "CURRENT").write_text("v999999\n")
+    with pytest.raises(CorruptIndexError, match="rebuild"):
+        IndexReader(settings.index_dir)
+    # ... and a rebuild repairs it.
+    report = ingest([seeds_copy], settings, embedder=embedder, rebuild=True)
+    assert report.articles_total == 5
+    IndexReader(settings.index_dir).close()
+
+
+def test_updates_publish_new_versions_and_readers_move_on(
+    settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    brief = Brief(settings, embedder)
+    old_reader = brief.reader()
+    assert "Rotterdam" not in str(brief.ask("Where is the largest floating solar farm?").to_dict())
+    (seeds_copy / "solar.txt").write_text(ARTICLE, encoding="utf-8")
+    report = ingest([seeds_copy], settings, embedder=embedder)
+    assert report.added == 1 and report.version == "v000002"
+    assert old_reader.is_stale()
+    # The old version still answers questions already holding it ...
+    assert old_reader.store.counts()[0] == 5
+    # ... and the next question is answered from the new one, without a restart.
+    result = brief.ask("Where was the world's largest floating solar farm completed?")
+    assert result.answer is not None and "Rotterdam" in result.answer.text
+    (seeds_copy / "solar.txt").write_text(ARTICLE.replace("4,000", "5,000"), encoding="utf-8")
+    ingest([seeds_copy], settings, embedder=embedder)
+    versions = sorted(p.name for p in (settings.index_dir / "versions").iterdir())
+    assert versions == ["v000002", "v000003"]  # older versions are cleaned up
+
+
+def test_one_writer_at_a_time(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    with (
+        IndexWriter(settings.index_dir, settings.embed_model, embedder.model_id, 384),
+        pytest.raises(LockTimeoutError, match="another ingest is updating"),
+    ):
+        ingest([seeds_copy], settings.with_(lock_timeout_s=0), embedder=embedder)
