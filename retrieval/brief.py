@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import unicodedata
 from collections.abc import Sequence
@@ -11,11 +12,13 @@ from typing import Any
 
 from retrieval.answer import AnswerPick, gather_evidence, pick_answer
 from retrieval.embeddings import Embedder
-from retrieval.errors import UsageError
+from retrieval.errors import BriefError, UsageError
 from retrieval.index import IndexReader, Manifest
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.search import Hit, Mode, search
 from retrieval.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,14 @@ class Brief:
             current = self._reader
         if current is None or current.is_stale():
             embedder = self.embedder
-            fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
+            try:
+                fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
+            except BriefError:
+                if current is None:
+                    raise
+                # A bad new version must not take down a bot that still has a good one.
+                log.exception("cannot open the new index version; still answering from %s", current.version)
+                return current
             with self._lock:
                 # Questions in flight keep their reference to the old version until they finish.
                 self._reader = current = fresh

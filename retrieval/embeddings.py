@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 log = logging.getLogger(__name__)
-CHUNK = 256  # passages encoded per call; bounds the memory taken by token embeddings
 
 
 @dataclass(frozen=True)
@@ -89,21 +88,30 @@ class Embedder:
         Each sentence vector is the mean of the passage's token embeddings inside the sentence
         ("late chunking"): the sentence read in its paragraph's context, at no extra model cost.
         """
+        import torch
+
+        # Longest first, so each batch pads little; one tokenizer call gives ids and offsets.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
-        for lo in range(0, len(order), CHUNK):
-            chunk = order[lo : lo + CHUNK]
-            batch = [texts[i] for i in chunk]
-            outputs = self._model.encode(batch, batch_size=self.batch_size, output_value=None, show_progress_bar=False)
-            offsets = self._tokenizer(
-                batch, return_offsets_mapping=True, truncation=True, max_length=self.max_seq_length
-            )["offset_mapping"]
-            for i, out, offs in zip(chunk, outputs, offsets, strict=True):
-                tokens = out["token_embeddings"].float().cpu().numpy()
-                pooled = out["sentence_embedding"].float().cpu().numpy()
-                vectors[i] = _normalize(pooled)
-                sentence_vectors[i] = _pool_sentences(tokens, offs, sentence_spans[i], vectors[i])
+        for lo in range(0, len(order), self.batch_size):
+            chunk = order[lo : lo + self.batch_size]
+            features = self._tokenizer(
+                [texts[i] for i in chunk],
+                return_offsets_mapping=True,
+                truncation=True,
+                max_length=self.max_seq_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            offsets = features.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                out = self._model.forward(dict(features))
+            tokens = out["token_embeddings"].float().cpu().numpy()
+            pooled = _normalize(out["sentence_embedding"].float().cpu().numpy())
+            for j, i in enumerate(chunk):
+                vectors[i] = pooled[j]
+                sentence_vectors[i] = _pool_sentences(tokens[j], offsets[j], sentence_spans[i], pooled[j])
             if progress is not None:
                 progress.update(len(chunk))
         return EncodedPassages(vectors, sentence_vectors)
@@ -115,10 +123,9 @@ def _normalize(matrix: np.ndarray) -> np.ndarray:
 
 
 def _pool_sentences(
-    tokens: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]], fallback: np.ndarray
+    tokens: np.ndarray, offsets: np.ndarray, spans: Sequence[tuple[int, int]], fallback: np.ndarray
 ) -> np.ndarray:
-    starts = np.array([a for a, _ in offsets])
-    ends = np.array([b for _, b in offsets])
+    starts, ends = offsets[:, 0], offsets[:, 1]
     real = ends > starts  # special tokens have empty offsets
     n = min(len(tokens), len(offsets))
     out = np.empty((len(spans), tokens.shape[1]), dtype=np.float32)

@@ -38,7 +38,6 @@ class Settings:
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
     show_progress: bool = True
-    extra: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def max_file_bytes(self) -> int:
@@ -67,7 +66,6 @@ class Settings:
                 lock_timeout_s=float(values.get("BRIEF_LOCK_TIMEOUT") or 600),
                 keep_versions=max(1, int(values.get("BRIEF_KEEP_VERSIONS") or 2)),
                 show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
-                extra={k: v for k, v in values.items() if k.startswith(("SLACK_", "BRIEF_"))},
             )
         except ValueError as exc:
             raise ConfigError(f"invalid setting: {exc}") from exc

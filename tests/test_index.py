@@ -88,3 +88,16 @@ def test_one_writer_at_a_time(settings: Settings, embedder: Embedder, seeds_copy
         pytest.raises(LockTimeoutError, match="another ingest is updating"),
     ):
         ingest([seeds_copy], settings.with_(lock_timeout_s=0), embedder=embedder)
+
+
+def test_a_damaged_new_version_does_not_stop_a_running_brief(
+    settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    brief = Brief(settings, embedder)
+    assert brief.ask("Which town on the Iraq border was hit in October 2023?").answer is not None
+    (seeds_copy / "solar.txt").write_text(ARTICLE, encoding="utf-8")
+    ingest([seeds_copy], settings, embedder=embedder)
+    (live_version(settings.index_dir) / "vectors.faiss").write_bytes(b"garbage")
+    result = brief.ask("Which town on the Iraq border was hit in October 2023?")
+    assert result.answer is not None and result.version == "v000001"  # still served by the good version
