@@ -38,6 +38,14 @@ class Settings:
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
     show_progress: bool = True
+    slack_bot_token: str | None = field(default=None, repr=False)
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_app_token: str | None = field(default=None, repr=False)
+    slack_api_url: str | None = None
+    host: str = "0.0.0.0"
+    port: int = 3000
+    admin_users: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()  # empty: every channel
 
     @property
     def max_file_bytes(self) -> int:
@@ -66,10 +74,32 @@ class Settings:
                 lock_timeout_s=float(values.get("BRIEF_LOCK_TIMEOUT") or 600),
                 keep_versions=max(1, int(values.get("BRIEF_KEEP_VERSIONS") or 2)),
                 show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
+                slack_bot_token=values.get("SLACK_BOT_TOKEN") or None,
+                slack_signing_secret=values.get("SLACK_SIGNING_SECRET") or None,
+                slack_app_token=values.get("SLACK_APP_TOKEN") or None,
+                slack_api_url=values.get("SLACK_API_URL") or None,
+                host=values.get("HOST") or "0.0.0.0",
+                port=int(values.get("PORT") or 3000),
+                admin_users=_ids(values.get("BRIEF_ADMIN_USERS")),
+                channels=_ids(values.get("BRIEF_CHANNELS")),
             )
         except ValueError as exc:
             raise ConfigError(f"invalid setting: {exc}") from exc
 
+    @property
+    def slack_mode(self) -> str:
+        """How the bot reaches Slack: "socket", "http", or "console" when not configured."""
+        if self.slack_app_token and self.slack_bot_token:
+            return "socket"
+        if self.slack_bot_token and self.slack_signing_secret:
+            return "http"
+        return "console"
+
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _ids(value: str | None) -> frozenset[str]:
+    """Slack ids from a comma- or space-separated list."""
+    return frozenset(part for part in (value or "").replace(",", " ").split() if part)

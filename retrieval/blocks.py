@@ -1,0 +1,165 @@
+"""Block Kit rendering of a result: safe text, one source per article, inside Slack's limits."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from retrieval.brief import Citation, Result
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_CONTEXT_TEXT = 2000
+MAX_BUTTON_TEXT = 75
+MAX_BUTTON_VALUE = 2000
+MAX_FALLBACK = 3000
+MAX_SOURCES = 10  # keeps a reply readable and far inside the 50-block budget
+QUOTE_CHARS = 700  # a quoted paragraph is trimmed around the answering sentence to about this
+QUOTES_PER_SOURCE = 2
+SPECIAL_MENTION = re.compile(r"@(here|channel|everyone)\b", re.I)
+URL_OK = re.compile(r"^https?://[^\s<>|]+$")
+
+SHARE_ACTION = "brief_share"
+FEEDBACK_UP = "brief_feedback_up"
+FEEDBACK_DOWN = "brief_feedback_down"
+NO_ANSWER = "The corpus holds no answer to this question."
+
+
+def escape(text: str) -> str:
+    """Text safe for Slack: control characters &, <, > escaped, no mention can fire.
+
+    Slack only treats `<!here>`-style markup as a mention, which escaping `<` already defuses;
+    a word joiner after "@" also keeps a plain "@here" inert if a client ever parses it.
+    """
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return SPECIAL_MENTION.sub(lambda m: "@\u2060" + m.group(1), text)
+
+
+def plain(text: str) -> str:
+    """Escaped text with mrkdwn formatting characters neutralised (for quotes from the corpus)."""
+    return escape(text).replace("*", "∗").replace("`", "ʹ").replace("~", "∼")
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` shortened to at most `limit` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)].rstrip() + "…"
+
+
+def quote(c: Citation, limit: int = QUOTE_CHARS) -> str:
+    """The passage as a mrkdwn quote, trimmed around the answering sentence, which is bold."""
+    text = c.text
+    if c.answer_span is None:
+        return ">" + plain(cut(" ".join(text.split()), limit))
+    a, b = c.answer_span
+    sentence = " ".join(text[a:b].split())
+    room = max(0, limit - len(sentence))
+    before = " ".join(text[:a].split())
+    after = " ".join(text[b:].split())
+    keep_before = before[-(room // 2) :] if room // 2 else ""
+    keep_after = after[: room - len(keep_before)]
+    head = ("…" if len(keep_before) < len(before) else "") + keep_before
+    tail = keep_after + ("…" if len(keep_after) < len(after) else "")
+    body = f"{plain(head)} *{plain(cut(sentence, limit))}* {plain(tail)}".strip()
+    return ">" + body  # a raw ">" starts a mrkdwn quote; the content itself is escaped
+
+
+def source_line(n: int, c: Citation) -> str:
+    """`*[n]* outlet · title (linked when a URL is known) · date`."""
+    title = plain(c.title or "(untitled)")
+    if c.url and URL_OK.match(c.url):
+        title = f"<{c.url}|{cut(title, 300)}>"
+    parts = [plain(c.outlet) if c.outlet else None, title, c.published or "undated"]
+    return f"*[{n}]* " + " · ".join(p for p in parts if p)
+
+
+def sources(result: Result) -> tuple[list[list[Citation]], dict[int, int]]:
+    """Citations grouped by article (first-ranked article first), and citation number -> source number.
+
+    Within a group the answering passage comes first; at most QUOTES_PER_SOURCE are quoted.
+    """
+    groups: list[list[Citation]] = []
+    by_doc: dict[str, int] = {}
+    renumber: dict[int, int] = {}
+    answer_n = result.answer.citation if result.answer else None
+    for c in result.passages:
+        if c.doc_id not in by_doc:
+            if len(groups) == MAX_SOURCES:
+                continue
+            groups.append([])
+            by_doc[c.doc_id] = len(groups)
+        group = groups[by_doc[c.doc_id] - 1]
+        group.insert(0, c) if c.n == answer_n else group.append(c)
+        renumber[c.n] = by_doc[c.doc_id]
+    return [g[:QUOTES_PER_SOURCE] for g in groups], renumber
+
+
+def reply(result: Result, *, show_question: bool = False, share: bool = False, feedback: bool = True) -> dict[str, Any]:
+    """`text` and `blocks` for chat.postMessage or a response_url post."""
+    chosen, renumber = sources(result)
+    blocks: list[dict[str, Any]] = []
+    if show_question:
+        blocks.append(_section(f"*Question:* {escape(result.question)}"))
+    if result.answer is not None:
+        n = renumber.get(result.answer.citation, 1)
+        date = f" ({result.answer.date})" if result.answer.date else ""
+        blocks.append(_section(f"*Answer:* {plain(result.answer.text)}{date} [{n}]"))
+        fallback = f"Answer: {escape(result.answer.text)}{date} [{n}]"
+    else:
+        related = " Related passages:" if chosen else ""
+        blocks.append(_section(f"*{NO_ANSWER}*{related}"))
+        fallback = NO_ANSWER
+    for i, group in enumerate(chosen, start=1):
+        quotes = "\n".join(quote(c) for c in group)
+        blocks.append(_section(f"{source_line(i, group[0])}\n{quotes}"))
+    version = f" · index {result.version}" if result.version else ""
+    blocks.append(
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched {result.searched:,} passages{version}"}]}
+    )
+    buttons = []
+    if share:
+        buttons.append(_button("Share in channel", SHARE_ACTION, share_value(result.question), style="primary"))
+    if feedback:
+        value = feedback_value(result, chosen)
+        buttons.append(_button("👍 Helpful", FEEDBACK_UP, value))
+        buttons.append(_button("👎 Not helpful", FEEDBACK_DOWN, value))
+    if buttons:
+        blocks.append({"type": "actions", "block_id": "brief_actions", "elements": buttons})
+    return {"text": cut(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def message(text: str) -> dict[str, Any]:
+    """A plain one-section message (errors, help, notices); `text` must already be escaped."""
+    return {"text": cut(text, MAX_FALLBACK), "blocks": [_section(text)]}
+
+
+def share_value(question: str) -> str:
+    """The share button's payload: the question, to ask again when clicked."""
+    return json.dumps({"q": question[:1500]})
+
+
+def feedback_value(result: Result, chosen: list[list[Citation]]) -> str:
+    """The feedback buttons' payload: question and cited passages, within the value limit."""
+    data: dict[str, Any] = {"q": result.question[:600], "p": []}
+    for c in (c for group in chosen for c in group):
+        data["p"].append(f"{c.doc_id}:{c.paragraph}")
+        if len(json.dumps(data)) > MAX_BUTTON_VALUE:
+            data["p"].pop()
+            break
+    return json.dumps(data)
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION)}}
+
+
+def _button(label: str, action_id: str, value: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": cut(label, MAX_BUTTON_TEXT), "emoji": True},
+        "action_id": action_id,
+        "value": value[:MAX_BUTTON_VALUE],
+    }
+    if style:
+        button["style"] = style
+    return button
