@@ -27,6 +27,7 @@ from retrieval import Brief, BriefError, Result, Settings
 from retrieval import blocks as kit
 from retrieval.feedback import FeedbackStore
 from retrieval.render import render_text
+from retrieval.timeline import build_timeline
 
 log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
@@ -38,6 +39,7 @@ USAGE = (
     "• `/brief <question>`: a private answer you can share, e.g. `/brief when did Biden first strike Syria?`\n"
     "• `@Brief <question>` in a channel: the answer in the thread\n"
     "• a direct message to Brief: the answer right there\n"
+    "• `/brief timeline <topic>`: dated events, oldest first, e.g. `/brief timeline US strikes in Syria`\n"
     "• `/brief stats`: corpus size and last update\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
 )
@@ -166,7 +168,7 @@ class Listeners:
 
     # --- /brief ---------------------------------------------------------------------------------
     def on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
-        """`/brief <question>`, `/brief help`, `/brief stats`, `/brief reindex`."""
+        """`/brief <question>`, `/brief help`, `/brief stats`, `/brief timeline <topic>`, `/brief reindex`."""
         text = " ".join((command.get("text") or "").split())
         word = text.split(" ", 1)[0].lower()
         if not text or word == "help":
@@ -177,6 +179,20 @@ class Listeners:
             self._reindex(ack, command, respond)
         elif not self._allowed(command.get("channel_id", ""), None) and not _is_dm(command):
             ack(**kit.message(self._where()))
+        elif word == "timeline":
+            topic = question_from_slack(text[len(word) :])
+            if not topic:
+                ack(**kit.message("Which topic? e.g. `/brief timeline US strikes in Syria`"))
+                return
+            ack(**kit.message(f"Building a timeline of: {kit.escape(kit.cut(topic, 500))}"))
+            try:
+                payload = kit.timeline(build_timeline(self.brief, topic))
+            except BriefError as exc:
+                payload = kit.message(f"Sorry: {kit.escape(str(exc))}")
+            except Exception:
+                log.exception("/brief timeline failed")
+                payload = kit.message(SORRY)
+            respond(response_type="ephemeral", replace_original=False, **payload)
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))

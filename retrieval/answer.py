@@ -1,4 +1,10 @@
-"""The answer: the sentence among the top passages that best answers the question, or none."""
+"""The answer: the sentence among the top passages that best answers the question, or none.
+
+Sentences are scored by their cosine to the question plus the share of the question's words
+they contain. For questions about time, each sentence carries the date it is about (a date it
+mentions, else its article's publication date), and "first"/"last" pick the earliest/latest
+among the sentences that are about the question.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +12,39 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 
+from retrieval.dates import DateMention, primary
 from retrieval.index import IndexReader
 from retrieval.search import STOPWORDS, Hit
 from retrieval.store import query_terms
+from retrieval.temporal import FIRST, LAST, TimeQuery
 
 ANSWER_DEPTH = 5  # passages whose sentences compete for the answer line
+TEMPORAL_DEPTH = 40  # ... and for questions that order events in time or keep to a period
 MIN_COSINE = 0.30  # below this the best sentence is unrelated to the question (MiniLM scale)
 COVERAGE_WEIGHT = 0.25  # weight of the question's (IDF-weighted) words found in the sentence
 RANK_WEIGHT = 0.04  # a nudge towards sentences of higher-ranked passages
+ABOUT_MARGIN = 0.12  # sentences within this of the best count as about the question when ordering ...
+ABOUT_COSINE = 0.35  # ... and so do those this close to it that name something the question names
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 @dataclass(frozen=True)
+class When:
+    """The period a sentence is about, and where that came from ("text" or "published")."""
+
+    first: date
+    last: date
+    precision: str
+    source: str
+
+
+@dataclass(frozen=True)
 class AnswerPick:
-    """The chosen sentence: which hit it is in, its span inside the passage, and its score."""
+    """A candidate sentence: its hit, span inside the passage, score, and the date it is about."""
 
     hit: int
     start: int
@@ -30,6 +52,9 @@ class AnswerPick:
     text: str
     score: float
     cosine: float
+    when: When | None = None
+    words: frozenset[str] = frozenset()  # stems of the sentence's words
+    paragraph: int = 0  # the article paragraph it is in (1 = the lede)
 
 
 @dataclass(frozen=True)
@@ -58,50 +83,106 @@ def gather_evidence(reader: IndexReader, question: str) -> Evidence:
     return Evidence(terms, df, max(1, len(reader.vectors)))
 
 
-def pick_answer(
+def candidates(
     reader: IndexReader,
-    question: str,
     query_vec: np.ndarray,
     hits: Sequence[Hit],
     evidence: Evidence,
+    depth: int = ANSWER_DEPTH,
     use_sentences: bool = True,
-) -> AnswerPick | None:
-    """The best answering sentence, or None when nothing clears the relevance floor."""
-    if not hits:
-        return None
-    unknown, named = evidence.unknown_names(question)
-    if named and unknown * 2 >= named + 1:
-        # Most of what the question names (people, places, numbers) never occurs in the corpus.
-        return None
+) -> list[AnswerPick]:
+    """Every sentence of the top `depth` hits, best first, each with the date it is about."""
     weights = {t: evidence.idf(t) for t in evidence.terms}
     total = sum(weights.values()) or 1.0
-    best: AnswerPick | None = None
-    for i, hit in enumerate(hits[:ANSWER_DEPTH]):
+    picks: list[AnswerPick] = []
+    for i, hit in enumerate(hits[:depth]):
         with reader.lock:
             sentences = reader.store.sentences(hit.passage.vid) if use_sentences else []
         if not sentences:
             sentences = [(0, len(hit.passage.text), np.zeros(0, np.float32))]
+        mentions = hit.passage.dates()
         for a, b, vec in sentences:
             text = hit.passage.text[a:b]
             cosine = float(vec @ query_vec) if vec.size else hit.dense
             found = _stems(text)
             coverage = sum(w for t, w in weights.items() if _stem(t) in found) / total
             score = cosine + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / (i + 1)
-            if best is None or score > best.score:
-                best = AnswerPick(i, a, b, text, score, cosine)
-    if best is None or max(best.cosine, hits[best.hit].dense) < MIN_COSINE:
+            when = _when([m for m in mentions if a <= m.start and m.end <= b], hit.passage.published)
+            picks.append(AnswerPick(i, a, b, text, score, cosine, when, frozenset(found), hit.passage.paragraph))
+    picks.sort(key=lambda p: -p.score)
+    return picks
+
+
+def choose(
+    picks: Sequence[AnswerPick],
+    hits: Sequence[Hit],
+    question: str,
+    evidence: Evidence,
+    time: TimeQuery,
+) -> AnswerPick | None:
+    """The answer among the candidates, or None when nothing clears the relevance floor."""
+    if not picks:
         return None
-    return best
+    unknown, named = evidence.unknown_names(question)
+    if named and unknown * 2 >= named + 1:
+        # Most of what the question names (people, places, numbers) never occurs in the corpus.
+        return None
+    best = picks[0]
+    if max(best.cosine, hits[best.hit].dense) < MIN_COSINE:
+        return None
+    if not (time.order or time.after or time.before):
+        return best
+    # About the question: close to the best, or close enough and naming one of its names.
+    names = names_in(question)
+    pool = [
+        p
+        for p in picks
+        if p.cosine >= MIN_COSINE
+        and (p.score >= best.score - ABOUT_MARGIN or (p.cosine >= ABOUT_COSINE and (not names or names & p.words)))
+    ]
+    dated = [p for p in pool if p.when is not None]
+    in_range = [p for p in dated if time.admits(p.when.first, p.when.last)]  # type: ignore[union-attr]
+    if time.after or time.before:
+        if not in_range:
+            return best
+        pool = dated = in_range
+    if time.order and dated:
+        # Among sentences about the same day, one that says "first" (or "last") is the better quote.
+        says = FIRST if time.order == "first" else LAST
+        if time.order == "first":
+            return min(dated, key=lambda p: (p.when.last, p.when.first, *_prefer(p, says)))  # type: ignore[union-attr]
+        return max(dated, key=lambda p: (p.when.first, p.when.last, *(-x for x in _prefer(p, says))))  # type: ignore[union-attr]
+    return pool[0]
+
+
+def _prefer(p: AnswerPick, says: re.Pattern[str]) -> tuple[float, ...]:
+    """Tie-breaks between sentences about the same period, smaller is better: earlier in its
+    article (news puts the main event in the lede); the ordering word ("first") in it; a date
+    stated in the sentence itself; then relevance."""
+    assert p.when is not None
+    return (p.paragraph, not says.search(p.text), p.when.source != "text", -p.score)
+
+
+def _when(mentions: list[DateMention], published: str | None) -> When | None:
+    m = primary(mentions)
+    if m is not None:
+        return When(m.value, m.last, m.precision, "text")
+    if published:
+        day = date.fromisoformat(published)
+        return When(day, day, "day", "published")
+    return None
+
+
+def names_in(question: str) -> set[str]:
+    """Stems of the names and numbers in a question, to match against sentence words."""
+    return {_stem(n) for n in _salient(question)}
 
 
 def _salient(question: str) -> list[str]:
     """Proper names and numbers in a question: capitalised words after the first, and digits."""
+    # The first word counts too unless it is a stop word ("When", "Which"): topics start with names.
     tokens = WORD.findall(question)
-    out = [
-        t.lower()
-        for i, t in enumerate(tokens)
-        if (t[0].isdigit() or (i > 0 and t[0].isupper())) and t.lower() not in STOPWORDS
-    ]
+    out = [t.lower() for t in tokens if (t[0].isdigit() or t[0].isupper()) and t.lower() not in STOPWORDS]
     return list(dict.fromkeys(out))
 
 

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from retrieval.brief import Citation, Result
+from retrieval.timeline import Timeline
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -47,21 +48,21 @@ def cut(text: str, limit: int) -> str:
 
 
 def quote(c: Citation, limit: int = QUOTE_CHARS) -> str:
-    """The passage as a mrkdwn quote, trimmed around the answering sentence, which is bold."""
-    text = c.text
-    if c.answer_span is None:
-        return ">" + plain(cut(" ".join(text.split()), limit))
-    a, b = c.answer_span
-    sentence = " ".join(text[a:b].split())
-    room = max(0, limit - len(sentence))
-    before = " ".join(text[:a].split())
-    after = " ".join(text[b:].split())
-    keep_before = before[-(room // 2) :] if room // 2 else ""
-    keep_after = after[: room - len(keep_before)]
-    head = ("…" if len(keep_before) < len(before) else "") + keep_before
-    tail = keep_after + ("…" if len(keep_after) < len(after) else "")
-    body = f"{plain(head)} *{plain(cut(sentence, limit))}* {plain(tail)}".strip()
-    return ">" + body  # a raw ">" starts a mrkdwn quote; the content itself is escaped
+    """The passage as a mrkdwn quote, trimmed around the answering sentence (bold), with
+    relative dates resolved in brackets."""
+    text = " ".join(c.display_text(("\x01", "\x02")).split())
+    if "\x01" in text:
+        a, b = text.index("\x01"), text.index("\x02") + 1
+        room = max(0, limit - (b - a))
+        start = max(0, a - room // 2)
+        end = min(len(text), b + room - (a - start))
+        head = "…" if start > 0 else ""
+        tail = "…" if end < len(text) else ""
+        text = head + text[start:end] + tail
+    else:
+        text = cut(text, limit)
+    # Sentinels survive escaping untouched and become the bold markers.
+    return ">" + plain(text).replace("\x01", "*").replace("\x02", "*")
 
 
 def source_line(n: int, c: Citation) -> str:
@@ -102,9 +103,10 @@ def reply(result: Result, *, show_question: bool = False, share: bool = False, f
         blocks.append(_section(f"*Question:* {escape(result.question)}"))
     if result.answer is not None:
         n = renumber.get(result.answer.citation, 1)
-        date = f" ({result.answer.date})" if result.answer.date else ""
-        blocks.append(_section(f"*Answer:* {plain(result.answer.text)}{date} [{n}]"))
-        fallback = f"Answer: {escape(result.answer.text)}{date} [{n}]"
+        when = f"*{result.answer.date_label}:* " if result.answer.date_label else ""
+        blocks.append(_section(f"*Answer:* {when}{plain(result.answer.text)} [{n}]"))
+        plain_when = f"{result.answer.date_label}: " if result.answer.date_label else ""
+        fallback = f"Answer: {plain_when}{escape(result.answer.text)} [{n}]"
     else:
         related = " Related passages:" if chosen else ""
         blocks.append(_section(f"*{NO_ANSWER}*{related}"))
@@ -126,6 +128,23 @@ def reply(result: Result, *, show_question: bool = False, share: bool = False, f
     if buttons:
         blocks.append({"type": "actions", "block_id": "brief_actions", "elements": buttons})
     return {"text": cut(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def timeline(tl: Timeline) -> dict[str, Any]:
+    """A timeline: one line per event (date, sentence, linked source), then undated passages."""
+    blocks: list[dict[str, Any]] = [_section(f"*Timeline:* {escape(tl.topic)}")]
+    if not tl.events and not tl.undated:
+        return message(f"No dated events about “{escape(tl.topic)}” in the corpus.")
+    for n, e in enumerate(tl.events[: MAX_BLOCKS - 4], start=1):
+        blocks.append(
+            _section(f"*{e.label}* — {plain(cut(' '.join(e.text.split()), 600))}\n{source_line(n, e.citation)}")
+        )
+    if tl.undated:
+        lines = [f"• {plain(cut(' '.join(c.text.split()), 200))} ({plain(c.outlet or c.path)})" for c in tl.undated[:5]]
+        blocks.append(_section("*Undated but relevant:*\n" + "\n".join(lines)))
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched {tl.searched:,} passages"}]})
+    text = f"Timeline: {escape(tl.topic)}: " + "; ".join(f"{e.label}: {escape(e.text)}" for e in tl.events)
+    return {"text": cut(text, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
 
 def message(text: str) -> dict[str, Any]:

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer import AnswerPick, gather_evidence, pick_answer
+from retrieval.answer import ANSWER_DEPTH, TEMPORAL_DEPTH, AnswerPick, candidates, choose, gather_evidence
+from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, UsageError
 from retrieval.index import IndexReader, Manifest
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.search import Hit, Mode, search
 from retrieval.settings import Settings
+from retrieval.temporal import parse_question
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,20 @@ class Citation:
     text: str
     score: float
     answer_span: tuple[int, int] | None = None
+    dates: tuple[DateMention, ...] = ()  # resolved date expressions, passage-relative
+
+    def display_text(self, bold: tuple[str, str] = ("**", "**")) -> str:
+        """The passage for reading: the answering sentence between `bold` markers, and each
+        relative date followed by its resolution ("on Friday [26 Feb 2021]")."""
+        inserts: list[tuple[int, int, str]] = []
+        if self.answer_span is not None:
+            inserts += [(self.answer_span[0], 0, bold[0]), (self.answer_span[1], 2, bold[1])]
+        inserts += [(m.end, 1, f" [{m.label()}]") for m in self.dates if m.relative]
+        pieces, last = [], 0
+        for pos, _, piece in sorted(inserts):
+            pieces += [self.text[last:pos], piece]
+            last = pos
+        return "".join([*pieces, self.text[last:]])
 
     def to_dict(self) -> dict[str, Any]:
         """The passage in the `brief ask --json` shape."""
@@ -60,6 +76,7 @@ class Answer:
     text: str
     citation: int
     date: str | None = None
+    date_label: str | None = None  # "Friday 26 February 2021", "February 2021", "2021"
 
 
 @dataclass(frozen=True)
@@ -149,10 +166,17 @@ class Brief:
         if not 1 <= k <= 50:
             raise UsageError("k must be between 1 and 50")
         reader = self.reader()
-        query_vec = self.embedder.encode_queries([question])[0]
-        hits = search(reader, question, query_vec, k, mode)
-        pick = pick_answer(reader, question, query_vec, hits, gather_evidence(reader, question), sentences)
-        return build_result(question, hits, pick, len(reader.vectors), reader.version)
+        time = parse_question(question)
+        ordering = bool(time.order or time.after or time.before)
+        # "first"/"last" are decided by dates; relevance is judged on the question without them.
+        topic = time.topic if time.order else question
+        vector = self.embedder.encode_queries([topic])[0]
+        hits = search(reader, topic, vector, max(k, TEMPORAL_DEPTH) if ordering else k, mode)
+        evidence = gather_evidence(reader, topic)
+        picks = candidates(reader, vector, hits, evidence, TEMPORAL_DEPTH if ordering else ANSWER_DEPTH, sentences)
+        pick = choose(picks, hits, topic, evidence, time)
+        dated = time.asks_when or time.order is not None
+        return build_result(question, hits, pick, k, len(reader.vectors), reader.version, dated)
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, rebuild: bool = False) -> IngestReport:
         """Update the index from article files, reusing the loaded model."""
@@ -164,25 +188,48 @@ class Brief:
         return Stats(str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at)
 
 
-def build_result(question: str, hits: Sequence[Hit], pick: AnswerPick | None, searched: int, version: str) -> Result:
-    """Number the hits as citations and attach the answer to the one it came from."""
-    citations = [
-        Citation(
-            n=i + 1,
-            doc_id=h.passage.doc_id,
-            title=h.passage.title,
-            outlet=h.passage.outlet,
-            published=h.passage.published,
-            url=h.passage.url,
-            path=display_path(h.passage.path) + (f"#{h.passage.record}" if h.passage.record else ""),
-            paragraph=h.passage.paragraph,
-            text=h.passage.text,
-            score=h.score,
-            answer_span=(pick.start, pick.end) if pick and pick.hit == i else None,
+def build_result(
+    question: str,
+    hits: Sequence[Hit],
+    pick: AnswerPick | None,
+    k: int,
+    searched: int,
+    version: str,
+    dated: bool = False,
+) -> Result:
+    """The top `k` hits as numbered citations, the answer's own passage first."""
+    order = list(range(len(hits)))
+    if pick is not None:
+        order.remove(pick.hit)
+        order.insert(0, pick.hit)
+    citations = []
+    for n, i in enumerate(order[:k], start=1):
+        h = hits[i]
+        citations.append(
+            Citation(
+                n=n,
+                doc_id=h.passage.doc_id,
+                title=h.passage.title,
+                outlet=h.passage.outlet,
+                published=h.passage.published,
+                url=h.passage.url,
+                path=display_path(h.passage.path) + (f"#{h.passage.record}" if h.passage.record else ""),
+                paragraph=h.passage.paragraph,
+                text=h.passage.text,
+                score=h.score,
+                answer_span=(pick.start, pick.end) if pick and pick.hit == i else None,
+                dates=tuple(h.passage.dates()),
+            )
         )
-        for i, h in enumerate(hits)
-    ]
-    answer = Answer(pick.text, pick.hit + 1) if pick else None
+    answer = None
+    if pick is not None:
+        when = pick.when if dated else None
+        answer = Answer(
+            pick.text,
+            1,
+            date=when.first.isoformat() if when else None,
+            date_label=period_label(when.first, when.precision, weekday=True, long=True) if when else None,
+        )
     return Result(question, answer, citations, searched, version)
 
 

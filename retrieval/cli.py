@@ -13,6 +13,7 @@ from retrieval.errors import BriefError
 from retrieval.render import render_text
 from retrieval.search import Mode
 from retrieval.settings import Settings
+from retrieval.timeline import build_timeline, render_timeline, timeline_dict
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
     p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.HYBRID.value, help="retrieval mode")
 
+    p = sub.add_parser("timeline", help="dated events about a topic, oldest first")
+    p.add_argument("topic", help='e.g. "US strikes in Syria"')
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("stats", help="size, model and freshness of the index")
     p.add_argument("--json", action="store_true")
     return parser
@@ -52,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         brief = Brief(settings)
         if args.command == "ask":
             return _ask(brief, args)
+        if args.command == "timeline":
+            timeline = build_timeline(brief, args.topic)
+            print(json.dumps(timeline_dict(timeline), ensure_ascii=False) if args.json else render_timeline(timeline))
+            return 0
         return _stats(brief, args)
     except BriefError as exc:
         print(f"brief: {exc}", file=sys.stderr)

@@ -27,7 +27,7 @@ from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutE
 from retrieval.store import Store, now_iso
 from retrieval.vectors import VectorIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: event dates per passage
 POINTER = "CURRENT"
 LOCK = ".lock"
 MANIFEST = "manifest.json"

@@ -15,21 +15,12 @@ def source_line(c: Citation) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def marked_text(c: Citation, bold: tuple[str, str] = ("**", "**")) -> str:
-    """The passage text with the answering sentence (if any) wrapped in `bold` markers."""
-    if c.answer_span is None:
-        return c.text
-    a, b = c.answer_span
-    return f"{c.text[:a]}{bold[0]}{c.text[a:b]}{bold[1]}{c.text[b:]}"
-
-
 def render_text(result: Result, width: int = 100, bold: tuple[str, str] = ("**", "**")) -> str:
     """The answer line, then numbered citations with their quoted passages."""
     lines: list[str] = []
     if result.answer is not None:
-        lines.append(f"Answer: {result.answer.text} [{result.answer.citation}]")
-        if result.answer.date:
-            lines.append(f"Date: {result.answer.date}")
+        when = f"{result.answer.date_label}: " if result.answer.date_label else ""
+        lines.append(f"Answer: {when}{result.answer.text} [{result.answer.citation}]")
     else:
         lines.append(NO_ANSWER)
         if result.passages:
@@ -37,7 +28,7 @@ def render_text(result: Result, width: int = 100, bold: tuple[str, str] = ("**",
     for c in result.passages:
         lines.append("")
         lines.append(f"[{c.n}] {source_line(c)}")
-        body = textwrap.fill(marked_text(c, bold), width=width, initial_indent="    ", subsequent_indent="    ")
+        body = textwrap.fill(c.display_text(bold), width=width, initial_indent="    ", subsequent_indent="    ")
         lines.append(body)
         lines.append(f"    {c.path} ¶{c.paragraph}" + (f" · {c.url}" if c.url else ""))
     return "\n".join(lines)

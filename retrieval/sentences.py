@@ -11,11 +11,25 @@ ABBREVIATIONS = {
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
     "fig", "approx", "est", "dept", "univ", "rev", "hon", "pres", "ft", "mt",
 }  # fmt: skip
-BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+# A sentence ends at . ! ? before white space and a capital; or, where a page lost the space
+# ("partners.The Pentagon"), between a lower-case word and a capitalised one.
+BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])|(?<=[a-z]{3}[.!?])(?=[A-Z][a-z])")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) character spans of the sentences in `text`, covering all its words."""
+    """(start, end) character spans of the sentences in `text`, covering all its words.
+
+    A line break always ends a sentence (a heading joined to its paragraph stays apart).
+    """
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.split("\n"):
+        spans.extend((offset + a, offset + b) for a, b in _line_spans(line))
+        offset += len(line) + 1
+    return spans
+
+
+def _line_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     start = _skip_space(text, 0)
     for m in BOUNDARY.finditer(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.articles import Article
+from retrieval.dates import DateMention, resolve
 from retrieval.passages import Passage
 
 SCHEMA = """
@@ -28,6 +30,10 @@ CREATE TABLE IF NOT EXISTS passages(
     paragraph INTEGER NOT NULL, start_char INTEGER NOT NULL, end_char INTEGER NOT NULL,
     text TEXT NOT NULL, published TEXT, event_dates TEXT);
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE TABLE IF NOT EXISTS passage_dates(
+    vid INTEGER NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, precision TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS passage_dates_first ON passage_dates(first);
+CREATE INDEX IF NOT EXISTS passage_dates_vid ON passage_dates(vid);
 CREATE TABLE IF NOT EXISTS sentences(
     vid INTEGER NOT NULL, n INTEGER NOT NULL, start_char INTEGER NOT NULL,
     end_char INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY(vid, n)) WITHOUT ROWID;
@@ -55,6 +61,11 @@ class StoredPassage:
     url: str | None
     path: str
     record: int | None
+    event_dates: str | None = None  # JSON list of DateMention dicts, passage-relative
+
+    def dates(self) -> list[DateMention]:
+        """The date expressions in the passage, resolved against the publication date."""
+        return [DateMention.from_dict(d) for d in json.loads(self.event_dates or "[]")]
 
 
 def now_iso() -> str:
@@ -130,9 +141,20 @@ class Store:
             "UPDATE articles SET title=?, outlet=?, published=?, url=?, author=? WHERE doc_id=?",
             (*new, article.doc_id),
         )
-        self.conn.execute("UPDATE passages SET published=? WHERE doc_id=?", (new[2], article.doc_id))
-        vids = [r[0] for r in self.conn.execute("SELECT vid FROM passages WHERE doc_id=?", (article.doc_id,))]
-        self.conn.executemany("UPDATE passages_fts SET context=? WHERE rowid=?", [(context(article), v) for v in vids])
+        rows = self.conn.execute("SELECT vid, text FROM passages WHERE doc_id=?", (article.doc_id,)).fetchall()
+        for vid, text in rows:
+            # Relative dates ("on Friday") depend on the publication date: resolve them again.
+            mentions = resolve(text, article.published)
+            self.conn.execute(
+                "UPDATE passages SET published=?, event_dates=? WHERE vid=?",
+                (new[2], json.dumps([m.to_dict() for m in mentions]), vid),
+            )
+            self.conn.execute("DELETE FROM passage_dates WHERE vid=?", (vid,))
+            self.conn.executemany(
+                "INSERT INTO passage_dates(vid, first, last, precision) VALUES (?, ?, ?, ?)",
+                [(vid, m.value.isoformat(), m.last.isoformat(), m.precision) for m in mentions],
+            )
+            self.conn.execute("UPDATE passages_fts SET context=? WHERE rowid=?", (context(article), vid))
         return True
 
     def add_article(
@@ -149,14 +171,19 @@ class Store:
         )  # fmt: skip
         vids: list[int] = []
         for passage, sent_vecs in zip(passages, sentence_vectors, strict=True):
+            mentions = resolve(passage.text, article.published)
             cur = self.conn.execute(
-                "INSERT INTO passages(id, doc_id, paragraph, start_char, end_char, text, published)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO passages(id, doc_id, paragraph, start_char, end_char, text, published, event_dates)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (passage.id, passage.doc_id, passage.paragraph, passage.start, passage.end, passage.text,
-                 _iso(article.published)),
+                 _iso(article.published), json.dumps([m.to_dict() for m in mentions])),
             )  # fmt: skip
             vid = int(cur.lastrowid or 0)
             vids.append(vid)
+            self.conn.executemany(
+                "INSERT INTO passage_dates(vid, first, last, precision) VALUES (?, ?, ?, ?)",
+                [(vid, m.value.isoformat(), m.last.isoformat(), m.precision) for m in mentions],
+            )
             self.conn.execute(
                 "INSERT INTO passages_fts(rowid, text, context) VALUES (?, ?, ?)", (vid, passage.text, context(article))
             )
@@ -176,6 +203,7 @@ class Store:
             ids = [r[0] for r in self.conn.execute("SELECT vid FROM passages WHERE doc_id = ?", (doc_id,))]
             self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(v,) for v in ids])
             self.conn.executemany("DELETE FROM sentences WHERE vid = ?", [(v,) for v in ids])
+            self.conn.executemany("DELETE FROM passage_dates WHERE vid = ?", [(v,) for v in ids])
             self.conn.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
             self.conn.execute("DELETE FROM articles WHERE doc_id = ?", (doc_id,))
             vids.extend(ids)
@@ -195,7 +223,8 @@ class Store:
         marks = ",".join("?" * len(vids))
         rows = self.conn.execute(
             "SELECT p.vid, p.id, p.doc_id, p.paragraph, p.start_char, p.end_char, p.text, a.title, a.outlet,"
-            f" p.published, a.url, a.path, a.record FROM passages p JOIN articles a USING(doc_id) WHERE p.vid IN ({marks})",
+            " p.published, a.url, a.path, a.record, p.event_dates"
+            f" FROM passages p JOIN articles a USING(doc_id) WHERE p.vid IN ({marks})",
             list(vids),
         )
         return {r[0]: StoredPassage(*r) for r in rows}

@@ -81,7 +81,7 @@ def test_mention_gets_one_threaded_reply_with_citations(slack: Harness) -> None:
     assert status == 200
     (post,) = slack.fake.wait_for("chat.postMessage")
     assert post["channel"] == "C0GENERAL" and post["thread_ts"] == "1700000000.000100"
-    assert post["text"].startswith("Answer: The US military has carried out an air strike")
+    assert post["text"].startswith("Answer: Friday 26 February 2021: The US military has carried out an air strike")
     sections = [b["text"]["text"] for b in post["blocks"] if b["type"] == "section"]
     assert sections[0].startswith("*Answer:*") and sections[0].endswith("[1]")
     assert sections[1].startswith("*[1]* BBC News") and "2021-02-26" in sections[1]
@@ -281,6 +281,6 @@ def test_console_builds_the_index_and_answers(settings: Settings, embedder: Embe
     code = console(brief, io.StringIO("when did Biden first strike Syria?\n\n" + "z" * 1200 + "\n"), out)
     assert code == 0
     text = out.getvalue()
-    assert "Answer: The US military has carried out an air strike" in text
+    assert "Answer: Friday 26 February 2021: The US military has carried out an air strike" in text
     assert "Sorry: the question is 1,200 characters long" in text
     assert "Slack is not connected" in text

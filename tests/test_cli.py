@@ -47,7 +47,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
 
     text = brief("ask", "When did Biden first strike Syria?", index=index)
     assert text.returncode == 0
-    assert text.stdout.startswith("Answer: The US military has carried out an air strike")
+    assert text.stdout.startswith("Answer: Friday 26 February 2021: The US military has carried out an air strike")
     assert "[1] BBC News" in text.stdout and "**The US military" in text.stdout
 
     empty = brief("ask", "  ", index=index)

@@ -1,0 +1,69 @@
+"""What a question asks about time: "when", first or last, and a year or range to keep to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from retrieval.dates import MONTHS, _month
+
+WHEN = re.compile(
+    r"^\s*(?:when\b|on\s+what\s+(?:date|day)|what\s+(?:date|day|year|month)\b|in\s+what\s+(?:year|month)|how\s+long\s+ago)",
+    re.I,
+)
+FIRST = re.compile(r"\b(?:first|earliest|initial(?:ly)?|began|begin|beginning|start(?:ed)?)\b", re.I)
+LAST = re.compile(r"\b(?:last|latest|most\s+recent(?:ly)?|recently|lately|newest)\b", re.I)
+_MONTH = r"(?:(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+)?"
+_WHEN = _MONTH + r"(?P<year>(?:19|20)\d\d)"
+RANGE = re.compile(
+    r"\b(?P<op>in|during|since|after|from|before|until|by|between)?\s*" + _WHEN
+    + r"(?:\s+(?:and|to|-)\s+" + _MONTH.replace("month", "month2") + r"(?P<year2>(?:19|20)\d\d))?",
+    re.I,
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TimeQuery:
+    """The temporal side of a question."""
+
+    asks_when: bool = False
+    order: str | None = None  # "first" or "last"
+    after: date | None = None  # keep events ending on or after this day
+    before: date | None = None  # keep events starting on or before this day
+    topic: str = ""  # the question with ordering words removed, for relevance scoring
+
+    @property
+    def temporal(self) -> bool:
+        """True if time changes how the question is answered."""
+        return self.asks_when or self.order is not None or self.after is not None or self.before is not None
+
+    def admits(self, first: date, last: date) -> bool:
+        """True if a period [first, last] overlaps the question's range."""
+        return (self.after is None or last >= self.after) and (self.before is None or first <= self.before)
+
+
+def parse_question(question: str) -> TimeQuery:
+    """Read "when", first/last and a year or range ("in 2021", "since October 2023") from a question."""
+    order = "first" if FIRST.search(question) else "last" if LAST.search(question) else None
+    after = before = None
+    for m in RANGE.finditer(question):
+        start, end = _span(m.group("month"), m.group("year"))
+        op = (m.group("op") or "in").lower()
+        if m.group("year2"):
+            after, before = start, _span(m.group("month2"), m.group("year2"))[1]
+        elif op in ("since", "after", "from"):
+            after = start if op != "after" else end + timedelta(days=1)
+        elif op in ("before", "until", "by"):
+            before = end if op != "before" else start - timedelta(days=1)
+        else:
+            after, before = start, end
+    topic = LAST.sub(" ", FIRST.sub(" ", question)) if order else question
+    return TimeQuery(bool(WHEN.search(question)), order, after, before, " ".join(topic.split()))
+
+
+def _span(month: str | None, year: str) -> tuple[date, date]:
+    y = int(year)
+    if month:
+        return _month(y, MONTHS[month.lower().rstrip(".")])
+    return date(y, 1, 1), date(y, 12, 31)
