@@ -13,7 +13,7 @@ from pathlib import Path
 
 from common import machine, percentile, require_squad, squad_paragraphs, squad_questions, write_corpus
 
-from retrieval import Brief, Mode, Settings
+from retrieval import Brief, Mode, Options, Settings
 from retrieval.embeddings import Embedder
 from retrieval.ingest import ingest
 
@@ -56,7 +56,7 @@ def main() -> None:
             answered = 0
             for q in questions:
                 t = time.perf_counter()
-                result = brief.ask(q["question"], k=5, mode=mode)
+                result = brief.ask(q["question"], k=5, options=Options(mode=mode))
                 latency.append((time.perf_counter() - t) * 1000)
                 answered += result.answer is not None
                 gold = pid_record[q["gold_pid"]]

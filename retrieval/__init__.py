@@ -3,7 +3,7 @@
 from retrieval.brief import Answer, Brief, Citation, Result, Stats, ask
 from retrieval.errors import BriefError, CorruptIndexError, IndexMismatchError, NoIndexError, UsageError
 from retrieval.ingest import IngestReport
-from retrieval.search import Mode
+from retrieval.search import Mode, Options
 from retrieval.settings import Settings
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "IngestReport",
     "Mode",
     "NoIndexError",
+    "Options",
     "Result",
     "Settings",
     "Stats",

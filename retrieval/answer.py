@@ -19,6 +19,7 @@ import numpy as np
 from retrieval.dates import DateMention, primary
 from retrieval.index import IndexReader
 from retrieval.search import STOPWORDS, Hit
+from retrieval.sentences import sentence_spans
 from retrieval.store import query_terms
 from retrieval.temporal import FIRST, LAST, TimeQuery
 
@@ -90,8 +91,12 @@ def candidates(
     evidence: Evidence,
     depth: int = ANSWER_DEPTH,
     use_sentences: bool = True,
+    use_coverage: bool = True,
 ) -> list[AnswerPick]:
-    """Every sentence of the top `depth` hits, best first, each with the date it is about."""
+    """Every sentence of the top `depth` hits, best first, each with the date it is about.
+
+    Without `use_sentences` each hit offers only its first sentence, scored as its passage.
+    """
     weights = {t: evidence.idf(t) for t in evidence.terms}
     total = sum(weights.values()) or 1.0
     picks: list[AnswerPick] = []
@@ -99,14 +104,15 @@ def candidates(
         with reader.lock:
             sentences = reader.store.sentences(hit.passage.vid) if use_sentences else []
         if not sentences:
-            sentences = [(0, len(hit.passage.text), np.zeros(0, np.float32))]
+            spans = sentence_spans(hit.passage.text) or [(0, len(hit.passage.text))]
+            sentences = [(*spans[0], np.zeros(0, np.float32))]
         mentions = hit.passage.dates()
         for a, b, vec in sentences:
             text = hit.passage.text[a:b]
             cosine = float(vec @ query_vec) if vec.size else hit.dense
             found = _stems(text)
             coverage = sum(w for t, w in weights.items() if _stem(t) in found) / total
-            score = cosine + COVERAGE_WEIGHT * coverage + RANK_WEIGHT / (i + 1)
+            score = cosine + (COVERAGE_WEIGHT * coverage if use_coverage else 0.0) + RANK_WEIGHT / (i + 1)
             when = _when([m for m in mentions if a <= m.start and m.end <= b], hit.passage.published)
             picks.append(AnswerPick(i, a, b, text, score, cosine, when, frozenset(found), hit.passage.paragraph))
     picks.sort(key=lambda p: -p.score)
@@ -119,16 +125,17 @@ def choose(
     question: str,
     evidence: Evidence,
     time: TimeQuery,
+    floor: bool = True,
 ) -> AnswerPick | None:
     """The answer among the candidates, or None when nothing clears the relevance floor."""
     if not picks:
         return None
     unknown, named = evidence.unknown_names(question)
-    if named and unknown * 2 >= named + 1:
+    if floor and named and unknown * 2 >= named + 1:
         # Most of what the question names (people, places, numbers) never occurs in the corpus.
         return None
     best = picks[0]
-    if max(best.cosine, hits[best.hit].dense) < MIN_COSINE:
+    if floor and max(best.cosine, hits[best.hit].dense) < MIN_COSINE:
         return None
     if not (time.order or time.after or time.before):
         return best

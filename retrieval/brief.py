@@ -16,9 +16,9 @@ from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, UsageError
 from retrieval.index import IndexReader, Manifest
 from retrieval.ingest import IngestReport, display_path, ingest
-from retrieval.search import Hit, Mode, search
+from retrieval.search import Hit, Options, search
 from retrieval.settings import Settings
-from retrieval.temporal import parse_question
+from retrieval.temporal import TimeQuery, parse_question
 
 log = logging.getLogger(__name__)
 
@@ -159,22 +159,24 @@ class Brief:
                 self._reader = current = fresh
         return current
 
-    def ask(self, question: str, k: int | None = None, mode: Mode = Mode.HYBRID, sentences: bool = True) -> Result:
-        """Answer a question from the index."""
+    def ask(self, question: str, k: int | None = None, options: Options | None = None) -> Result:
+        """Answer a question from the index (`options` turn stages off, for ablations)."""
+        o = options or Options()
         question = clean_question(question, self.settings.max_question_chars)
         k = k or self.settings.top_k
         if not 1 <= k <= 50:
             raise UsageError("k must be between 1 and 50")
         reader = self.reader()
-        time = parse_question(question)
+        time = parse_question(question) if o.dates else TimeQuery(topic=question)
         ordering = bool(time.order or time.after or time.before)
         # "first"/"last" are decided by dates; relevance is judged on the question without them.
         topic = time.topic if time.order else question
         vector = self.embedder.encode_queries([topic])[0]
-        hits = search(reader, topic, vector, max(k, TEMPORAL_DEPTH) if ordering else k, mode)
+        hits = search(reader, topic, vector, max(k, TEMPORAL_DEPTH) if ordering else k, o.mode, dedupe=o.dedupe)
         evidence = gather_evidence(reader, topic)
-        picks = candidates(reader, vector, hits, evidence, TEMPORAL_DEPTH if ordering else ANSWER_DEPTH, sentences)
-        pick = choose(picks, hits, topic, evidence, time)
+        depth = TEMPORAL_DEPTH if ordering else ANSWER_DEPTH
+        picks = candidates(reader, vector, hits, evidence, depth, o.sentences, o.coverage)
+        pick = choose(picks, hits, topic, evidence, time, o.floor)
         dated = time.asks_when or time.order is not None
         return build_result(question, hits, pick, k, len(reader.vectors), reader.version, dated)
 
@@ -238,10 +240,10 @@ _default_lock = threading.Lock()
 
 
 def ask(question: str, k: int | None = None, *, settings: Settings | None = None, brief: Brief | None = None,
-        mode: Mode = Mode.HYBRID) -> Result:  # fmt: skip
+        options: Options | None = None) -> Result:  # fmt: skip
     """Answer `question` from the configured index (model and index are loaded once per process)."""
     if brief is None:
         settings = settings or Settings.from_env()
         with _default_lock:
             brief = _default.setdefault((settings.index_dir, settings.embed_model), Brief(settings))
-    return brief.ask(question, k, mode)
+    return brief.ask(question, k, options)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from retrieval.brief import Brief
 from retrieval.errors import BriefError
+from retrieval.evaluation import evaluate, load_qa
 from retrieval.render import render_text
-from retrieval.search import Mode
+from retrieval.search import Mode, Options
 from retrieval.settings import Settings
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
 
@@ -32,7 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
     p.add_argument("-k", type=int, default=None, help="number of passages to cite (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
-    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.HYBRID.value, help="retrieval mode")
+    _ablation_flags(p)
+
+    p = sub.add_parser("eval", help="measure answers against a QA file (hit@k, MRR, abstention, dates)")
+    p.add_argument("qa", type=Path, help="QA JSONL: id, question, answer, doc, evidence, kind")
+    p.add_argument("--corpus", type=Path, help="ingest this folder first")
+    p.add_argument("--index", dest="eval_index", type=Path, help="index folder (default: BRIEF_INDEX_DIR)")
+    p.add_argument("-k", type=int, default=5)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    for metric in ("hit1", "hit3", "hit5", "mrr", "abstain", "date"):
+        p.add_argument(f"--min-{metric}", type=float, metavar="X", help=f"exit 1 if overall {metric} < X")
+    _ablation_flags(p)
 
     p = sub.add_parser("timeline", help="dated events about a topic, oldest first")
     p.add_argument("topic", help='e.g. "US strikes in Syria"')
@@ -41,6 +52,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="size, model and freshness of the index")
     p.add_argument("--json", action="store_true")
     return parser
+
+
+def _ablation_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.HYBRID.value, help="retrieval mode")
+    for name, what in [
+        ("dedupe", "collapsing near-identical passages"),
+        ("sentences", "sentence-level answers (answer with the top passage's first sentence)"),
+        ("coverage", "scoring answer sentences on the question's words"),
+        ("dates", "date reasoning (when / first / last / years)"),
+        ("floor", 'the relevance floor (always answer, never "no answer")'),
+    ]:
+        p.add_argument(f"--no-{name}", dest=name, action="store_false", help=f"turn off {what}")
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(Mode(args.mode), args.dedupe, args.sentences, args.coverage, args.dates, args.floor)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -57,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         brief = Brief(settings)
         if args.command == "ask":
             return _ask(brief, args)
+        if args.command == "eval":
+            return _eval(settings, args)
         if args.command == "timeline":
             timeline = build_timeline(brief, args.topic)
             print(json.dumps(timeline_dict(timeline), ensure_ascii=False) if args.json else render_timeline(timeline))
@@ -78,10 +107,32 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if nothing_usable else 0
 
 
+def _eval(settings: Settings, args: argparse.Namespace) -> int:
+    if args.eval_index:
+        settings = settings.with_(index_dir=args.eval_index)
+    items = load_qa(args.qa)
+    brief = Brief(settings)
+    if args.corpus:
+        print(brief.ingest([args.corpus]).summary(), file=sys.stderr)
+    report = evaluate(brief, items, _options(args), k=args.k, progress=settings.show_progress)
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    o = report.overall
+    floors = {"hit1": o.hit1, "hit3": o.hit3, "hit5": o.hit5, "mrr": o.mrr,
+              "abstain": o.unanswered_correct, "date": o.date_correct}  # fmt: skip
+    failed = [
+        f"{name} {value if value is not None else 'n/a'} < {minimum}"
+        for name, value in floors.items()
+        if (minimum := getattr(args, f"min_{name}")) is not None and (value is None or value < minimum)
+    ]
+    for line in failed:
+        print(f"brief eval: below the floor: {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _ask(brief: Brief, args: argparse.Namespace) -> int:
-    mode = Mode(args.mode)
+    options = _options(args)
     if args.question != "-":
-        result = brief.ask(args.question, args.k, mode)
+        result = brief.ask(args.question, args.k, options)
         print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result, bold=_bold()))
         return 0
     status = 0
@@ -89,7 +140,7 @@ def _ask(brief: Brief, args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            result = brief.ask(line, args.k, mode)
+            result = brief.ask(line, args.k, options)
         except BriefError as exc:
             if exc.exit_code != 2:
                 raise

@@ -19,13 +19,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
 from retrieval.store import Store, now_iso
-from retrieval.vectors import VectorIndex
+from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
 
 FORMAT_VERSION = 2  # 2: event dates per passage
 POINTER = "CURRENT"
@@ -48,13 +48,14 @@ class Manifest:
     passages: int
     created_at: str
     updated_at: str
+    vectors: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         """Read a version's manifest; CorruptIndexError if missing or malformed."""
         try:
             data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k != "vectors"})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             index_dir = folder.parent.parent
             raise CorruptIndexError(
@@ -106,7 +107,7 @@ class IndexReader:
                 f"but BRIEF_EMBED_MODEL is {expect_model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(index_dir)}"
             )
         try:
-            self.vectors = VectorIndex.load(self.folder / VECTORS)
+            self.vectors = VectorIndex.load(self.folder / VECTORS, Structure(**self.manifest.vectors))
             self.store = Store(self.folder / DATABASE, readonly=True)
             self.store.check()
             _, passages = self.store.counts()
@@ -149,6 +150,7 @@ class IndexWriter:
         lock_timeout_s: float = 600.0,
         keep_versions: int = 2,
         on_wait: Callable[[str], None] | None = None,
+        exact_limit: int = EXACT_LIMIT,
     ) -> None:
         self.index_dir = index_dir
         self.model, self.model_id, self.dim = model, model_id, dim
@@ -156,6 +158,7 @@ class IndexWriter:
         self.lock_timeout_s = lock_timeout_s
         self.keep_versions = keep_versions
         self.on_wait = on_wait
+        self.exact_limit = exact_limit
         self._lock_file: Any = None
         self.store: Store | None = None
         self._vectors: VectorIndex | None = None
@@ -233,8 +236,8 @@ class IndexWriter:
             source.close()
             target.close()
         self.store = Store(self._building / DATABASE)
-        if live is not None:
-            self._vectors = VectorIndex.load(live / VECTORS)
+        if live is not None and self.base is not None:
+            self._vectors = VectorIndex.load(live / VECTORS, Structure(**self.base.vectors))
         self.changed = self.rebuild
 
     @staticmethod
@@ -256,6 +259,7 @@ class IndexWriter:
         self.store.close()
         self.store = None
         vectors = self._vectors if self._vectors is not None else VectorIndex.create(self.dim or 384)
+        vectors = vectors.restructured(self.exact_limit)
         vectors.save(self._building / VECTORS)
         name = f"v{self._number:06d}"
         manifest = Manifest(
@@ -268,6 +272,7 @@ class IndexWriter:
             passages=passages,
             created_at=self.base.created_at if self.base else now_iso(),
             updated_at=now_iso(),
+            vectors=asdict(vectors.structure),
         )
         (self._building / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
         for item in self._building.iterdir():

@@ -81,6 +81,7 @@ def ingest(
     with IndexWriter(
         settings.index_dir, settings.embed_model, mid, dim, rebuild=rebuild,
         lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
+        exact_limit=settings.exact_limit,
     ) as writer:  # fmt: skip
         store = writer.store
         assert store is not None

@@ -36,6 +36,23 @@ class Mode(StrEnum):
 
 
 @dataclass(frozen=True)
+class Options:
+    """Ablation switches shared by `ask` and `eval`: each stage can be turned off to prove its worth."""
+
+    mode: Mode = Mode.HYBRID
+    dedupe: bool = True  # collapse near-identical passages
+    sentences: bool = True  # answer with the best sentence (else the top passage's first sentence)
+    coverage: bool = True  # score sentences on the question's words as well as on cosine
+    dates: bool = True  # date reasoning: when / first / last / year ranges
+    floor: bool = True  # say "no answer" when nothing is relevant enough
+
+    def describe(self) -> str:
+        """The non-default switches, e.g. "keyword, no dates"."""
+        off = [name for name in ("dedupe", "sentences", "coverage", "dates", "floor") if not getattr(self, name)]
+        return ", ".join([self.mode.value] + [f"no {name}" for name in off])
+
+
+@dataclass(frozen=True)
 class Hit:
     """A passage found for a question, with its fused score and per-retriever ranks."""
 
@@ -47,7 +64,13 @@ class Hit:
 
 
 def search(
-    reader: IndexReader, question: str, query_vec: np.ndarray, k: int, mode: Mode = Mode.HYBRID, depth: int = DEPTH
+    reader: IndexReader,
+    question: str,
+    query_vec: np.ndarray,
+    k: int,
+    mode: Mode = Mode.HYBRID,
+    depth: int = DEPTH,
+    dedupe: bool = True,
 ) -> list[Hit]:
     """The top `k` distinct passages for a question."""
     dense_ranked: list[int] = []
@@ -76,7 +99,7 @@ def search(
         if passage is None:
             continue
         bag = set(re.findall(r"\w+", passage.text.lower()))
-        if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_words):
+        if dedupe and any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_words):
             continue
         kept_words.append(bag)
         if vid not in cosine:

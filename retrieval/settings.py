@@ -37,6 +37,7 @@ class Settings:
     embed_batch_size: int = 32
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
+    exact_limit: int = 50_000
     show_progress: bool = True
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -73,6 +74,7 @@ class Settings:
                 embed_batch_size=int(values.get("BRIEF_EMBED_BATCH_SIZE") or 32),
                 lock_timeout_s=float(values.get("BRIEF_LOCK_TIMEOUT") or 600),
                 keep_versions=max(1, int(values.get("BRIEF_KEEP_VERSIONS") or 2)),
+                exact_limit=int(values.get("BRIEF_EXACT_LIMIT") or 50_000),
                 show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
                 slack_bot_token=values.get("SLACK_BOT_TOKEN") or None,
                 slack_signing_secret=values.get("SLACK_SIGNING_SECRET") or None,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import Brief, Mode, Settings, UsageError
+from retrieval import Brief, Mode, Options, Settings, UsageError
 from retrieval.embeddings import Embedder
 from retrieval.ingest import ingest
 from tests.conftest import qa_rows
@@ -60,7 +60,9 @@ def test_json_shape(seed_brief: Brief) -> None:
 
 @pytest.mark.parametrize("mode", list(Mode))
 def test_each_retrieval_mode_answers(seed_brief: Brief, mode: Mode) -> None:
-    result = seed_brief.ask("Which town on the Iraq border had weapons stores hit by F-16s?", mode=mode)
+    result = seed_brief.ask(
+        "Which town on the Iraq border had weapons stores hit by F-16s?", options=Options(mode=mode)
+    )
     assert any("Abu Kamal" in p.text for p in result.passages[:3])
 
 
