@@ -31,6 +31,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/ingest.py
 	$(PY) bench/query.py
+	$(PY) bench/quality.py
+	$(PY) bench/scale.py
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/versions index/.lock

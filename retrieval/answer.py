@@ -80,7 +80,7 @@ def gather_evidence(reader: IndexReader, question: str) -> Evidence:
     """Document frequencies of the question's words in the index."""
     terms = query_terms(question, STOPWORDS)
     with reader.lock:
-        df = {t: reader.store.document_frequency(t) for t in set(terms) | set(_salient(question))}
+        df = reader.store.document_frequencies(sorted(set(terms) | set(_salient(question))))
     return Evidence(terms, df, max(1, len(reader.vectors)))
 
 

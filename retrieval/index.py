@@ -27,7 +27,7 @@ from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutE
 from retrieval.store import Store, now_iso
 from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
 
-FORMAT_VERSION = 2  # 2: event dates per passage
+FORMAT_VERSION = 3  # 2: event dates per passage; 3: vocabulary table
 POINTER = "CURRENT"
 LOCK = ".lock"
 MANIFEST = "manifest.json"

@@ -39,7 +39,16 @@ CREATE TABLE IF NOT EXISTS sentences(
     end_char INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY(vid, n)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
     text, context, tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages_fts, 'row');
 """
+# The query's words go through the index's own tokenizer (Porter stems) to look up their
+# document frequencies in the vocabulary table; temp tables work on read-only connections.
+TOKENIZER = """
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5(x, tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab(temp, query_tokens, 'instance');
+"""
+COMMON_SHARE = 0.1  # a query word in more passages than this share adds little to BM25 but costs much
+MAX_QUERY_TERMS = 8
 CONTEXT_WEIGHT = 0.3  # BM25 weight of the headline-and-month column relative to the passage text
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
@@ -77,6 +86,8 @@ class Store:
     """One SQLite database of an index version."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
+        self._passages: int | None = None
+        self._tokenizer_ready = False
         if readonly:
             uri = f"file:{path}?mode=ro&immutable=1"
             self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -235,10 +246,18 @@ class Store:
         return [(a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)) for a, b, v in rows]
 
     def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
-        """(vid, BM25 score, higher is better) of passages matching any of `terms`."""
-        if not terms:
+        """(vid, BM25 score, higher is better) of passages matching any of `terms`.
+
+        Words absent from the index are dropped, and so are very common ones when rarer ones
+        remain: an OR query must score every passage a word occurs in.
+        """
+        df = self.document_frequencies(terms)
+        present = sorted((t for t in terms if df.get(t)), key=lambda t: df[t])
+        if not present:
             return []
-        query = " OR ".join(f'"{t}"' for t in terms)
+        total = self.passage_count()
+        kept = [t for t in present if df[t] <= COMMON_SHARE * total] or present[:1]
+        query = " OR ".join(f'"{t}"' for t in kept[:MAX_QUERY_TERMS])
         rows = self.conn.execute(
             f"SELECT rowid, bm25(passages_fts, 1.0, {CONTEXT_WEIGHT}) AS s FROM passages_fts"
             " WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
@@ -246,12 +265,36 @@ class Store:
         )
         return [(int(r[0]), -float(r[1])) for r in rows]
 
-    def document_frequency(self, term: str) -> int:
-        """How many passages contain `term` (as the keyword index stems it)."""
-        row = self.conn.execute(
-            "SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", (f'"{term}"',)
-        ).fetchone()
-        return int(row[0])
+    def passage_count(self) -> int:
+        """Number of passages (cached: a reader's version never changes)."""
+        if self._passages is None:
+            self._passages = self.counts()[1]
+        return self._passages
+
+    def stems(self, words: Sequence[str]) -> dict[str, str]:
+        """Each word as the keyword index stores it (lower case, Porter stem)."""
+        if not words:
+            return {}
+        if not self._tokenizer_ready:
+            self.conn.executescript(TOKENIZER)
+            self._tokenizer_ready = True
+        self.conn.execute("DELETE FROM temp.query_tokens")
+        self.conn.executemany("INSERT INTO temp.query_tokens(rowid, x) VALUES (?, ?)", list(enumerate(words, 1)))
+        rows = self.conn.execute("SELECT doc, term FROM temp.query_vocab").fetchall()
+        return {words[doc - 1]: term for doc, term in rows}
+
+    def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
+        """How many passages contain each word (as the keyword index stems it); 0 if none."""
+        stems = self.stems(list(dict.fromkeys(words)))
+        if not stems:
+            return {w: 0 for w in words}
+        marks = ",".join("?" * len(set(stems.values())))
+        found = dict(
+            self.conn.execute(
+                f"SELECT term, doc FROM passages_vocab WHERE term IN ({marks})", list(set(stems.values()))
+            )
+        )
+        return {w: int(found.get(stems.get(w, ""), 0)) for w in words}
 
 
 def context(article: Article) -> str:

@@ -23,7 +23,7 @@ def test_manifest_describes_the_index(settings: Settings, embedder: Embedder, se
     ingest([seeds_copy], settings, embedder=embedder)
     manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
     assert manifest["model_id"] == embedder.model_id
-    assert (manifest["dim"], manifest["articles"], manifest["format"]) == (384, 5, 2)
+    assert (manifest["dim"], manifest["articles"], manifest["format"]) == (384, 5, 3)
     assert manifest["passages"] > 50 and manifest["updated_at"]
 
 
