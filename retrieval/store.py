@@ -47,7 +47,8 @@ TOKENIZER = """
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5(x, tokenize='porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab(temp, query_tokens, 'instance');
 """
-COMMON_SHARE = 0.1  # a query word in more passages than this share adds little to BM25 but costs much
+COMMON_SHARE = 0.1  # a query word in more passages than this share adds little to BM25 but costs much ...
+COMMON_MIN = 20_000  # ... and in more passages than this
 MAX_QUERY_TERMS = 8
 CONTEXT_WEIGHT = 0.3  # BM25 weight of the headline-and-month column relative to the passage text
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -256,7 +257,9 @@ class Store:
         if not present:
             return []
         total = self.passage_count()
-        kept = [t for t in present if df[t] <= COMMON_SHARE * total] or present[:1]
+        # Only long posting lists cost time; on a small corpus every word is cheap and kept.
+        limit = max(COMMON_SHARE * total, COMMON_MIN)
+        kept = [t for t in present if df[t] <= limit] or present[:1]
         query = " OR ".join(f'"{t}"' for t in kept[:MAX_QUERY_TERMS])
         rows = self.conn.execute(
             f"SELECT rowid, bm25(passages_fts, 1.0, {CONTEXT_WEIGHT}) AS s FROM passages_fts"
