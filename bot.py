@@ -15,6 +15,7 @@ import re
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
@@ -28,6 +29,7 @@ from retrieval import blocks as kit
 from retrieval.feedback import FeedbackStore
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline
+from retrieval.updates import Update, Updater
 
 log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
@@ -88,9 +90,10 @@ class Seen:
 class Listeners:
     """Bolt listeners: each acknowledges first, then does the slow work."""
 
-    def __init__(self, settings: Settings, brief: Brief) -> None:
+    def __init__(self, settings: Settings, brief: Brief, updater: Updater | None = None) -> None:
         self.settings = settings
         self.brief = brief
+        self.updater = updater or Updater(brief)
         self.feedback = FeedbackStore(settings.index_dir)
         self.seen = Seen()
         self.told_channels = Seen()
@@ -224,8 +227,8 @@ class Listeners:
             return
         try:
             ack(**kit.message(f"Reindexing `{kit.escape(str(self.settings.articles_dir))}` …"))
-            report = self.brief.ingest([self.settings.articles_dir])
-            respond(response_type="ephemeral", replace_original=False, **kit.message(kit.escape(report.summary())))
+            update = self.updater.update(fetch=True)
+            respond(response_type="ephemeral", replace_original=False, **kit.message(kit.escape(update.summary())))
         except BriefError as exc:
             respond(response_type="ephemeral", **kit.message(f"Reindex failed: {kit.escape(str(exc))}"))
         except Exception:
@@ -298,13 +301,32 @@ class Listeners:
             log.warning("%s %s failed: %s", method, name, exc.response.get("error"))
 
 
+def announcer(settings: Settings, client: WebClient) -> Callable[[Update], None]:
+    """Posts "new in the corpus" to BRIEF_ANNOUNCE_CHANNEL after each update that added articles."""
+
+    def announce(update: Update) -> None:
+        if not settings.announce_channel or not update.ingested.new_articles:
+            return
+        try:
+            client.chat_postMessage(
+                channel=settings.announce_channel, unfurl_links=False, unfurl_media=False,
+                **kit.announcement(update.ingested.new_articles),
+            )  # fmt: skip
+        except SlackApiError as exc:
+            log.warning("announcement failed: %s", exc.response.get("error"))
+
+    return announce
+
+
 def _is_dm(command: dict[str, Any]) -> bool:
     return (command.get("channel_name") == "directmessage") or str(command.get("channel_id", "")).startswith("D")
 
 
-def create_app(settings: Settings, brief: Brief | None = None, listeners: Listeners | None = None) -> App:
+def create_app(
+    settings: Settings, brief: Brief | None = None, listeners: Listeners | None = None, updater: Updater | None = None
+) -> App:
     """The Bolt app with its listeners; nothing is started or loaded here."""
-    client = WebClient(token=settings.slack_bot_token, base_url=_api_url(settings.slack_api_url))
+    client = web_client(settings)
     app = App(
         client=client,
         signing_secret=settings.slack_signing_secret or "",
@@ -313,7 +335,8 @@ def create_app(settings: Settings, brief: Brief | None = None, listeners: Listen
         token_verification_enabled=False,
         process_before_response=False,
     )
-    listeners = listeners or Listeners(settings, brief or Brief(settings))
+    brief = brief or Brief(settings)
+    listeners = listeners or Listeners(settings, brief, updater or Updater(brief, announcer(settings, client)))
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
     app.command("/brief")(listeners.on_command)
@@ -325,6 +348,11 @@ def create_app(settings: Settings, brief: Brief | None = None, listeners: Listen
 def socket_mode_handler(app: App, settings: Settings) -> SocketModeHandler:
     """The Socket Mode connection for `app` (call `.start()` to block, `.connect()` not to)."""
     return SocketModeHandler(app, settings.slack_app_token)
+
+
+def web_client(settings: Settings) -> WebClient:
+    """A Slack Web API client with the bot token, at SLACK_API_URL when set."""
+    return WebClient(token=settings.slack_bot_token, base_url=_api_url(settings.slack_api_url))
 
 
 def _api_url(url: str | None) -> str:
@@ -421,9 +449,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"brief: {exc}", file=sys.stderr)
         return exc.exit_code
     mode = "console" if args.console else settings.slack_mode
+    client = web_client(settings)
+    updater = Updater(brief, announcer(settings, client) if mode != "console" else None)
+    updater.start()  # new articles reach the answers without a restart
     if mode == "console":
         return console(brief)
-    app = create_app(settings, brief)
+    app = create_app(settings, brief, updater=updater)
     if mode == "socket":
         log.info("connecting to Slack by Socket Mode")
         socket_mode_handler(app, settings).start()

@@ -147,6 +147,21 @@ def timeline(tl: Timeline) -> dict[str, Any]:
     return {"text": cut(text, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
 
+def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
+    """ "New in the corpus": one line per new article (outlet · title · date), at most 20."""
+    lines = []
+    for a in articles[:20]:
+        title = plain(a.get("title") or "(untitled)")
+        url = a.get("url")
+        if url and URL_OK.match(url):
+            title = f"<{url}|{cut(title, 300)}>"
+        parts = [plain(a["outlet"]) if a.get("outlet") else None, title, a.get("published") or "undated"]
+        lines.append("• " + " · ".join(p for p in parts if p))
+    more = f"\n…and {len(articles) - 20} more" if len(articles) > 20 else ""
+    text = f"*New in the corpus ({len(articles)}):*\n" + "\n".join(lines) + more
+    return {"text": cut(f"New in the corpus: {len(articles)} article(s)", MAX_FALLBACK), "blocks": [_section(text)]}
+
+
 def message(text: str) -> dict[str, Any]:
     """A plain one-section message (errors, help, notices); `text` must already be escaped."""
     return {"text": cut(text, MAX_FALLBACK), "blocks": [_section(text)]}

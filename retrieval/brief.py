@@ -182,7 +182,10 @@ class Brief:
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, rebuild: bool = False) -> IngestReport:
         """Update the index from article files, reusing the loaded model."""
-        return ingest(paths, self.settings, prune=prune, rebuild=rebuild, embedder=self._embedder)
+        return ingest(
+            paths, self.settings, prune=prune, rebuild=rebuild, embedder=self._embedder,
+            load_embedder=lambda: self.embedder,
+        )  # fmt: skip
 
     def stats(self) -> Stats:
         """Articles, passages, model and last update of the live index."""

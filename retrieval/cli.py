@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from retrieval.brief import Brief
-from retrieval.errors import BriefError
+from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
+from retrieval.updates import Updater
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     for metric in ("hit1", "hit3", "hit5", "mrr", "abstain", "date"):
         p.add_argument(f"--min-{metric}", type=float, metavar="X", help=f"exit 1 if overall {metric} < X")
     _ablation_flags(p)
+
+    p = sub.add_parser("watch", help="keep the index up to date with a folder (Ctrl-C to stop)")
+    p.add_argument("folder", nargs="?", type=Path, help="default: BRIEF_ARTICLES_DIR")
+
+    sub.add_parser("fetch", help="poll the feeds in BRIEF_FEEDS once, save new articles, update the index")
 
     p = sub.add_parser("timeline", help="dated events about a topic, oldest first")
     p.add_argument("topic", help='e.g. "US strikes in Syria"')
@@ -84,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         brief = Brief(settings)
         if args.command == "ask":
             return _ask(brief, args)
+        if args.command in ("watch", "fetch"):
+            return _watch_or_fetch(settings, args)
         if args.command == "eval":
             return _eval(settings, args)
         if args.command == "timeline":
@@ -105,6 +114,25 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     print(report.summary())
     nothing_usable = report.files_seen == 0 or (report.articles_total == 0 and report.skipped)
     return 1 if nothing_usable else 0
+
+
+def _watch_or_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "fetch":
+        if not settings.feeds:
+            raise UsageError("no feeds configured; set BRIEF_FEEDS to RSS/Atom URLs (comma-separated)")
+        print(Updater(Brief(settings)).update(fetch=True).summary())
+        return 0
+    if args.folder:
+        settings = settings.with_(articles_dir=args.folder)
+    updater = Updater(Brief(settings.with_(show_progress=False)), on_update=lambda u: print(u.summary(), flush=True))
+    print(updater.update(fetch=bool(settings.feeds)).summary(), flush=True)
+    print(f"watching {settings.articles_dir} (Ctrl-C to stop) ...", flush=True)
+    updater.start()
+    try:
+        threading.Event().wait()
+    finally:
+        updater.stop()
+    return 0
 
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:

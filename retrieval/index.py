@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -151,6 +152,7 @@ class IndexWriter:
         keep_versions: int = 2,
         on_wait: Callable[[str], None] | None = None,
         exact_limit: int = EXACT_LIMIT,
+        checkpoint: Callable[[str], None] | None = None,
     ) -> None:
         self.index_dir = index_dir
         self.model, self.model_id, self.dim = model, model_id, dim
@@ -159,6 +161,7 @@ class IndexWriter:
         self.keep_versions = keep_versions
         self.on_wait = on_wait
         self.exact_limit = exact_limit
+        self.checkpoint = checkpoint or (lambda _step: None)
         self._lock_file: Any = None
         self.store: Store | None = None
         self._vectors: VectorIndex | None = None
@@ -255,6 +258,7 @@ class IndexWriter:
     def _publish(self) -> None:
         assert self.store is not None
         self.store.commit()
+        self.checkpoint("committed")
         articles, passages = self.store.counts()
         self.store.close()
         self.store = None
@@ -277,9 +281,11 @@ class IndexWriter:
         (self._building / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
         for item in self._building.iterdir():
             _fsync(item)
+        self.checkpoint("written")
         final = self._building.parent / name
         os.rename(self._building, final)
         _fsync(final.parent)
+        self.checkpoint("renamed")
         tmp = self.index_dir / f".{POINTER}.tmp"
         tmp.write_text(name + "\n", encoding="utf-8")
         _fsync(tmp)
@@ -294,6 +300,18 @@ class IndexWriter:
         old = sorted(p for p in versions.glob("v[0-9]*") if p.name != live)
         for folder in old[: max(0, len(old) - (self.keep_versions - 1))]:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def checkpoint_hook(name: str | None) -> Callable[[str], None]:
+    """A hook for ingest steps: at the step called `name` it announces itself on stderr and
+    blocks forever, so a test can kill -9 the process exactly there. No-op when `name` is None."""
+
+    def hook(step: str) -> None:
+        if step == name:
+            print(f"CHECKPOINT {step}", file=sys.stderr, flush=True)
+            threading.Event().wait()
+
+    return hook
 
 
 def _fsync(path: Path) -> None:

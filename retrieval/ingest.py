@@ -12,7 +12,7 @@ from tqdm import tqdm
 from retrieval.articles import Article, build_article
 from retrieval.documents import FileRead, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
-from retrieval.index import IndexWriter
+from retrieval.index import IndexWriter, checkpoint_hook
 from retrieval.passages import Passage, split_passages
 from retrieval.settings import Settings
 
@@ -35,6 +35,7 @@ class IngestReport:
     version: str | None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
+    new_articles: list[dict[str, str | None]] = field(default_factory=list)  # title, outlet, published, path
 
     def summary(self) -> str:
         """A few human lines: counts, skips with reasons, and time."""
@@ -67,8 +68,12 @@ def ingest(
     rebuild: bool = False,
     embedder: Embedder | None = None,
     log: Log | None = None,
+    load_embedder: Callable[[], Embedder] | None = None,
 ) -> IngestReport:
-    """Bring the index up to date with the article files under `paths`."""
+    """Bring the index up to date with the article files under `paths`.
+
+    The model is loaded (by `load_embedder`, or from the settings) only if something needs embedding.
+    """
     started = time.perf_counter()
     say = log or (lambda _msg: None)
     files, skipped = discover(paths)
@@ -81,7 +86,7 @@ def ingest(
     with IndexWriter(
         settings.index_dir, settings.embed_model, mid, dim, rebuild=rebuild,
         lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
-        exact_limit=settings.exact_limit,
+        exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
     ) as writer:  # fmt: skip
         store = writer.store
         assert store is not None
@@ -122,8 +127,14 @@ def ingest(
             elif read.path in known:
                 pass  # every article of a changed file failed: keep what was indexed before
         if pending:
-            embedder = embedder or Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size)
+            if embedder is None:
+                embedder = (
+                    load_embedder()
+                    if load_embedder
+                    else Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size)
+                )
             embedded = _embed_and_store(writer, embedder, list(pending.values()), settings.show_progress)
+            writer.checkpoint("embedded")
         for read, doc_ids in links:
             store.set_file(read.path, read.fingerprint, doc_ids)
         present = {str(p) for p in files}
@@ -149,8 +160,13 @@ def ingest(
         version=version.version if version else None,
         skipped=skipped,
         gone=gone,
+        new_articles=[
+            {"title": a.title, "outlet": a.outlet, "published": a.published.isoformat() if a.published else None,
+             "path": display_path(a.path), "url": a.url}
+            for a in pending.values()
+        ],
         **counts,
-    )
+    )  # fmt: skip
 
 
 def _embed_and_store(writer: IndexWriter, embedder: Embedder, articles: list[Article], progress: bool) -> int:

@@ -38,6 +38,12 @@ class Settings:
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
     exact_limit: int = 50_000
+    feeds: tuple[str, ...] = ()
+    feed_interval_s: float = 900.0
+    watch: bool = True
+    watch_debounce_s: float = 2.0
+    announce_channel: str | None = None
+    crash_checkpoint: str | None = None  # testing aid: an ingest stops dead at this named step
     show_progress: bool = True
     slack_bot_token: str | None = field(default=None, repr=False)
     slack_signing_secret: str | None = field(default=None, repr=False)
@@ -75,6 +81,12 @@ class Settings:
                 lock_timeout_s=float(values.get("BRIEF_LOCK_TIMEOUT") or 600),
                 keep_versions=max(1, int(values.get("BRIEF_KEEP_VERSIONS") or 2)),
                 exact_limit=int(values.get("BRIEF_EXACT_LIMIT") or 50_000),
+                feeds=tuple(sorted(_ids(values.get("BRIEF_FEEDS")))),
+                feed_interval_s=60 * float(values.get("BRIEF_FEED_INTERVAL") or 15),
+                watch=(values.get("BRIEF_WATCH") or "1").lower() in TRUE_WORDS,
+                watch_debounce_s=float(values.get("BRIEF_WATCH_DEBOUNCE") or 2),
+                announce_channel=values.get("BRIEF_ANNOUNCE_CHANNEL") or None,
+                crash_checkpoint=values.get("BRIEF_TEST_CHECKPOINT") or None,
                 show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
                 slack_bot_token=values.get("SLACK_BOT_TOKEN") or None,
                 slack_signing_secret=values.get("SLACK_SIGNING_SECRET") or None,
@@ -103,5 +115,5 @@ class Settings:
 
 
 def _ids(value: str | None) -> frozenset[str]:
-    """Slack ids from a comma- or space-separated list."""
+    """Slack ids (or URLs) from a comma- or space-separated list."""
     return frozenset(part for part in (value or "").replace(",", " ").split() if part)
