@@ -156,14 +156,7 @@ class Listeners:
             self._post(client, channel, thread, kit.message(USAGE))
             return
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        try:
-            payload = kit.reply(self.brief.ask(question))
-            ok = True
-        except BriefError as exc:
-            payload, ok = kit.message(f"Sorry: {kit.escape(str(exc))}"), False
-        except Exception:
-            log.exception("answering a message failed")
-            payload, ok = kit.message(SORRY), False
+        payload, ok = self._safely(lambda: kit.reply(self.brief.ask(question)), "answering a message")
         self._post(client, channel, thread, payload)
         self._react(client, "reactions_remove", channel, event["ts"], THINKING)
         if not ok:
@@ -188,24 +181,14 @@ class Listeners:
                 ack(**kit.message("Which topic? e.g. `/brief timeline US strikes in Syria`"))
                 return
             ack(**kit.message(f"Building a timeline of: {kit.escape(kit.cut(topic, 500))}"))
-            try:
-                payload = kit.timeline(build_timeline(self.brief, topic))
-            except BriefError as exc:
-                payload = kit.message(f"Sorry: {kit.escape(str(exc))}")
-            except Exception:
-                log.exception("/brief timeline failed")
-                payload = kit.message(SORRY)
+            payload, _ = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "/brief timeline")
             respond(response_type="ephemeral", replace_original=False, **payload)
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
-            try:
-                payload = kit.reply(self.brief.ask(question), show_question=True, share=True)
-            except BriefError as exc:
-                payload = kit.message(f"Sorry: {kit.escape(str(exc))}")
-            except Exception:
-                log.exception("answering /brief failed")
-                payload = kit.message(SORRY)
+            payload, _ = self._safely(
+                lambda: kit.reply(self.brief.ask(question), show_question=True, share=True), "/brief"
+            )
             respond(response_type="ephemeral", replace_original=False, **payload)
 
     def _stats(self) -> dict[str, Any]:
@@ -245,11 +228,9 @@ class Listeners:
         question = json.loads(action.get("value") or "{}").get("q", "")
         channel = (body.get("channel") or {}).get("id")
         user = (body.get("user") or {}).get("id", "")
-        try:
-            payload = kit.reply(self.brief.ask(question), show_question=True)
-        except Exception:
-            log.exception("sharing failed")
-            respond(response_type="ephemeral", replace_original=False, **kit.message(SORRY))
+        payload, ok = self._safely(lambda: kit.reply(self.brief.ask(question), show_question=True), "sharing")
+        if not ok:
+            respond(response_type="ephemeral", replace_original=False, **payload)
             return
         payload["blocks"].insert(
             0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
@@ -274,6 +255,18 @@ class Listeners:
         self.feedback.record(user, vote, data.get("q", ""), list(data.get("p", [])), channel)
         thanks = "Thanks, noted as helpful." if vote > 0 else "Thanks, noted as not helpful; it helps us improve."
         respond(response_type="ephemeral", replace_original=False, **kit.message(thanks))
+
+    @staticmethod
+    def _safely(build: Callable[[], dict[str, Any]], what: str) -> tuple[dict[str, Any], bool]:
+        """The reply `build` makes, or a short apology: the user's error verbatim, any other
+        failure only in the log."""
+        try:
+            return build(), True
+        except BriefError as exc:
+            return kit.message(f"Sorry: {kit.escape(str(exc))}"), False
+        except Exception:
+            log.exception("%s failed", what)
+            return kit.message(SORRY), False
 
     # --- Web API helpers ------------------------------------------------------------------------
     def _post(

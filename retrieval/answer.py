@@ -100,9 +100,10 @@ def candidates(
     weights = {t: evidence.idf(t) for t in evidence.terms}
     total = sum(weights.values()) or 1.0
     picks: list[AnswerPick] = []
+    with reader.lock:
+        stored = reader.store.sentences([h.passage.vid for h in hits[:depth]]) if use_sentences else {}
     for i, hit in enumerate(hits[:depth]):
-        with reader.lock:
-            sentences = reader.store.sentences(hit.passage.vid) if use_sentences else []
+        sentences = stored.get(hit.passage.vid, [])
         if not sentences:
             spans = sentence_spans(hit.passage.text) or [(0, len(hit.passage.text))]
             sentences = [(*spans[0], np.zeros(0, np.float32))]

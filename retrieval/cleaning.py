@@ -37,12 +37,6 @@ FURNITURE = re.compile(
     | (?:\d+\ )?free\ (?:trial|days?)\b.{0,30}
     | \w+\ days?\ free
     | start\ (?:reading|your\ free\ trial|listening)\W*
-    | one\ (?:app|subscription|membership)\b.{0,80}
-    | (?:get|read)\ (?:all\ your\ )?news\ (?:in|from)\b.{0,60}
-    | \d+\+?\ (?:trusted|premium)\b.{0,40}
-    | \d+\W*s?\ of\ (?:premium\ )?titles\b.{0,60}
-    | please\ fill\ (?:in\ )?the\ fields\ below\W*
-    | \*?code\ confirming\b.{0,40}
     | (?:\d+[x×]\d+\ )?image\W*
     | (?:file\ )?(?:photo|picture)\W*
     )$""",

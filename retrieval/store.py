@@ -241,10 +241,19 @@ class Store:
         )
         return {r[0]: StoredPassage(*r) for r in rows}
 
-    def sentences(self, vid: int) -> list[tuple[int, int, np.ndarray]]:
-        """(start, end, vector) of each sentence of a passage, in order."""
-        rows = self.conn.execute("SELECT start_char, end_char, vector FROM sentences WHERE vid = ? ORDER BY n", (vid,))
-        return [(a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)) for a, b, v in rows]
+    def sentences(self, vids: Sequence[int]) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+        """(start, end, vector) of each sentence of these passages, in order, by passage."""
+        out: dict[int, list[tuple[int, int, np.ndarray]]] = {vid: [] for vid in vids}
+        if not vids:
+            return out
+        marks = ",".join("?" * len(vids))
+        rows = self.conn.execute(
+            f"SELECT vid, start_char, end_char, vector FROM sentences WHERE vid IN ({marks}) ORDER BY vid, n",
+            list(vids),
+        )
+        for vid, a, b, v in rows:
+            out[vid].append((a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)))
+        return out
 
     def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
         """(vid, BM25 score, higher is better) of passages matching any of `terms`.

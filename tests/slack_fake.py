@@ -21,6 +21,24 @@ from typing import Any
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T0001"
 
 
+def local_server(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPServer, str]:
+    """A threaded HTTP server on 127.0.0.1 (a free port), serving in the background, and its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def send_json(handler: BaseHTTPRequestHandler, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    """Answer a request with 200 and a JSON body."""
+    body = json.dumps(payload).encode()
+    handler.send_response(200)
+    for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class FakeSlack:
     """Records calls as (method, payload); `method` is e.g. "chat.postMessage" or "response_url"."""
 
@@ -44,25 +62,15 @@ class FakeSlack:
                     method = "response_url"
                     data["_path"] = self.path
                 fake.record(method, data)
-                self._reply(fake.answer(method, data))
-
-            def _reply(self, payload: dict[str, Any]) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_json(self, fake.answer(method, data))
 
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.handler = Handler
 
     def __enter__(self) -> FakeSlack:
-        self.thread.start()
+        self.server, self.url = local_server(self.handler)
         return self
 
     def __exit__(self, *_exc: object) -> None:

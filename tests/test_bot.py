@@ -284,3 +284,21 @@ def test_console_builds_the_index_and_answers(settings: Settings, embedder: Embe
     assert "Answer: Friday 26 February 2021: The US military has carried out an air strike" in text
     assert "Sorry: the question is 1,200 characters long" in text
     assert "Slack is not connected" in text
+
+
+@pytest.fixture
+def allow_listed(seed_brief: Brief) -> Iterator[Harness]:
+    yield from start(seed_brief.settings.with_(channels=frozenset({"C0BRIEF"})), seed_brief)
+
+
+def test_outside_the_allowed_channels_it_says_where_once(allow_listed: Harness) -> None:
+    for ts in ("5.1", "5.2"):
+        allow_listed.send.event(mention(f"<@{BOT_USER}> when did Biden first strike Syria?", ts=ts))
+    assert allow_listed.listeners.wait_handled(2, timeout=60)
+    (notice,) = allow_listed.fake.of("chat.postMessage")
+    assert notice["text"] == "I answer questions in <#C0BRIEF> and in direct messages."
+    allow_listed.send.event(mention(f"<@{BOT_USER}> when did Biden first strike Syria?", channel="C0BRIEF", ts="5.3"))
+    replies = allow_listed.fake.wait_for("chat.postMessage", 2)
+    assert replies[1]["channel"] == "C0BRIEF" and "US military" in replies[1]["text"]
+    _, body, _ = allow_listed.send.command("when did Biden first strike Syria?", channel="C0ELSEWHERE")
+    assert "I answer questions in <#C0BRIEF>" in json.loads(body)["text"]

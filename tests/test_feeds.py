@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
 from retrieval.feeds import USER_AGENT, fetch_feeds
 from retrieval.updates import Updater
+from tests.slack_fake import local_server
 
 PAGE = """<html><head><title>{title}</title><meta property="og:site_name" content="Harbour Times"></head>
 <body><nav>Home News Sport</nav><article><h1>{title}</h1>{body}</article><footer>Subscribe today</footer></body></html>"""
@@ -59,9 +59,7 @@ class Site:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = local_server(Handler)
 
     def content(self, path: str) -> tuple[bytes | None, str]:
         u = self.url

@@ -9,7 +9,8 @@ from retrieval.embeddings import Embedder
 from retrieval.ingest import ingest
 from retrieval.updates import Updater
 from retrieval.watch import FolderWatcher
-from tests.slack_fake import wait_until
+from tests.slack_fake import BOT_USER, wait_until
+from tests.test_bot import mention, start
 
 SOLAR = (
     "Engineers in Rotterdam completed the world's largest floating solar farm on Wednesday, the port "
@@ -51,6 +52,10 @@ def test_dropped_article_is_answered_then_forgotten(settings: Settings, embedder
         (seeds_copy / "solar.txt").write_text(SOLAR, encoding="utf-8")
         wait_until(lambda: any("floating solar farm" in p.text for p in brief.ask(question).passages))
         assert "Rotterdam" in brief.ask(question).answer.text  # type: ignore[union-attr]
+        for harness in start(settings, brief):  # and the running Slack app cites it, unrestarted
+            harness.send.event(mention(f"<@{BOT_USER}> {question}"))
+            (post,) = harness.fake.wait_for("chat.postMessage")
+            assert "Rotterdam" in post["text"]
         (seeds_copy / "solar.txt").unlink()
         wait_until(lambda: not any("floating solar farm" in p.text for p in brief.ask(question).passages))
     finally:
