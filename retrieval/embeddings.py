@@ -50,7 +50,6 @@ class Embedder:
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
         local = Path(model).expanduser().exists()
-        self.model_name = model
         self.model_id = model_id(model)
         self._model: Any = SentenceTransformer(
             str(Path(model).expanduser()) if local else model, device="cpu", local_files_only=offline or local

@@ -33,11 +33,6 @@ class TimeQuery:
     before: date | None = None  # keep events starting on or before this day
     topic: str = ""  # the question with ordering words removed, for relevance scoring
 
-    @property
-    def temporal(self) -> bool:
-        """True if time changes how the question is answered."""
-        return self.asks_when or self.order is not None or self.after is not None or self.before is not None
-
     def admits(self, first: date, last: date) -> bool:
         """True if a period [first, last] overlaps the question's range."""
         return (self.after is None or last >= self.after) and (self.before is None or first <= self.before)
