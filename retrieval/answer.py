@@ -31,6 +31,12 @@ RANK_WEIGHT = 0.04  # a nudge towards sentences of higher-ranked passages
 ABOUT_MARGIN = 0.12  # sentences within this of the best count as about the question when ordering ...
 ABOUT_COSINE = 0.35  # ... and so do those this close to it that name something the question names
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+HOW_MANY = re.compile(
+    r"\bhow\s+(?:many|much)\s+((?:[\w'-]+\s+){0,2}?[\w'-]+?)(?=\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|could)\b|[?,.]|$)",
+    re.I,
+)
+NUMBER = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?)"
+COUNT_WEIGHT = 0.1  # "how many X": a sentence that puts a number before X answers the question's type
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,7 @@ class Evidence:
     terms: list[str]
     df: dict[str, int]
     passages: int
+    question: str = ""
 
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency."""
@@ -81,7 +88,7 @@ def gather_evidence(reader: IndexReader, question: str) -> Evidence:
     terms = query_terms(question, STOPWORDS)
     with reader.lock:
         df = reader.store.document_frequencies(sorted(set(terms) | set(_salient(question))))
-    return Evidence(terms, df, max(1, len(reader.vectors)))
+    return Evidence(terms, df, max(1, len(reader.vectors)), question)
 
 
 def candidates(
@@ -99,6 +106,7 @@ def candidates(
     """
     weights = {t: evidence.idf(t) for t in evidence.terms}
     total = sum(weights.values()) or 1.0
+    counted = _counted(evidence.question)
     picks: list[AnswerPick] = []
     with reader.lock:
         stored = reader.store.sentences([h.passage.vid for h in hits[:depth]]) if use_sentences else {}
@@ -114,6 +122,8 @@ def candidates(
             found = _stems(text)
             coverage = sum(w for t, w in weights.items() if _stem(t) in found) / total
             score = cosine + (COVERAGE_WEIGHT * coverage if use_coverage else 0.0) + RANK_WEIGHT / (i + 1)
+            if counted is not None and use_coverage and counted.search(text):
+                score += COUNT_WEIGHT
             when = _when([m for m in mentions if a <= m.start and m.end <= b], hit.passage.published)
             picks.append(AnswerPick(i, a, b, text, score, cosine, when, frozenset(found), hit.passage.paragraph))
     picks.sort(key=lambda p: -p.score)
@@ -158,16 +168,22 @@ def choose(
         # Among sentences about the same day, one that says "first" (or "last") is the better quote.
         says = FIRST if time.order == "first" else LAST
         if time.order == "first":
-            return min(dated, key=lambda p: (p.when.last, p.when.first, *_prefer(p, says)))  # type: ignore[union-attr]
-        return max(dated, key=lambda p: (p.when.first, p.when.last, *(-x for x in _prefer(p, says))))  # type: ignore[union-attr]
+            return min(dated, key=lambda p: (p.when.last, p.when.first, *_prefer(p, says, time.asks_when)))  # type: ignore[union-attr]
+        return max(dated, key=lambda p: (p.when.first, p.when.last, *(-x for x in _prefer(p, says, time.asks_when))))  # type: ignore[union-attr]
     return pool[0]
 
 
-def _prefer(p: AnswerPick, says: re.Pattern[str]) -> tuple[float, ...]:
-    """Tie-breaks between sentences about the same period, smaller is better: earlier in its
-    article (news puts the main event in the lede); the ordering word ("first") in it; a date
-    stated in the sentence itself; then relevance."""
+def _prefer(p: AnswerPick, says: re.Pattern[str], asks_when: bool) -> tuple[float, ...]:
+    """Tie-breaks between sentences about the same period, smaller is better.
+
+    "When" questions ask for the event itself: earlier in its article first (news puts the main
+    event in the lede), then the ordering word ("first") in it, a date stated in the sentence,
+    relevance. Other questions ("how many ... the first strike") ask about a detail of the
+    event: relevance first.
+    """
     assert p.when is not None
+    if not asks_when:
+        return (-p.score, p.paragraph)
     return (p.paragraph, not says.search(p.text), p.when.source != "text", -p.score)
 
 
@@ -179,6 +195,15 @@ def _when(mentions: list[DateMention], published: str | None) -> When | None:
         day = date.fromisoformat(published)
         return When(day, day, "day", "published")
     return None
+
+
+def _counted(question: str) -> re.Pattern[str] | None:
+    """For "how many X" questions: a pattern for a number followed (within two words) by X."""
+    m = HOW_MANY.search(question)
+    if not m:
+        return None
+    head = _stem(m.group(1).split()[-1])
+    return re.compile(rf"\b{NUMBER}\s+(?:[\w'-]+\s+){{0,2}}{re.escape(head)}", re.I)
 
 
 def names_in(question: str) -> set[str]:

@@ -92,3 +92,13 @@ def test_near_identical_passages_are_collapsed(settings: Settings, embedder: Emb
     ingest([folder], settings, embedder=embedder)
     result = Brief(settings, embedder).ask("When was the Almora wildfire contained?")
     assert sum("Almora" in p.text for p in result.passages) == 1
+
+
+def test_how_many_prefers_a_number_before_the_counted_thing(seed_brief: Brief) -> None:
+    result = seed_brief.ask("How many targets did US forces strike in Iraq and Syria after the attack in Jordan?")
+    assert result.answer is not None and "more than 85 targets" in result.answer.text
+    no_typing = seed_brief.ask(
+        "How many targets did US forces strike in Iraq and Syria after the attack in Jordan?",
+        options=Options(coverage=False),
+    )
+    assert no_typing.answer is not None  # the answer-type bonus rides on the coverage switch
