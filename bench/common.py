@@ -13,6 +13,15 @@ sys.path.insert(0, str(ROOT))
 SQUAD = ROOT.parent / "shared" / "eval" / "squad_dev"
 
 
+def setup() -> tuple[object, object]:
+    """Settings free of the developer's .env (progress bars off) and the loaded model."""
+    from retrieval import Settings
+    from retrieval.embeddings import Embedder
+
+    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
+    return settings, Embedder(settings.embed_model)
+
+
 def squad_available() -> bool:
     """True when ../shared/eval/squad_dev is present."""
     return (SQUAD / "paragraphs.jsonl").is_file() and (SQUAD / "questions.jsonl").is_file()

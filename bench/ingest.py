@@ -10,10 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, require_squad, squad_paragraphs, write_corpus
+from common import machine, require_squad, setup, squad_paragraphs, write_corpus
 
-from retrieval import Settings
-from retrieval.embeddings import Embedder
 from retrieval.index import IndexReader
 from retrieval.ingest import ingest
 
@@ -24,9 +22,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2, help="interleaved runs of each; the best is reported")
     args = parser.parse_args()
     require_squad()
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
     t = time.perf_counter()
-    embedder = Embedder(settings.embed_model)
+    settings, embedder = setup()
     load_s = time.perf_counter() - t
     embedder.encode_queries(["warm up the model"] * 32)
     model = embedder._model  # the raw sentence-transformers model, for the baseline

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from common import ROOT, hit_rates, machine, require_squad, sample_questions, squad_brief, squad_ranks
+from common import ROOT, hit_rates, machine, require_squad, sample_questions, setup, squad_brief, squad_ranks
 
-from retrieval import Brief, Mode, Options, Settings
-from retrieval.embeddings import Embedder
+from retrieval import Brief, Mode, Options
 from retrieval.evaluation import evaluate, load_qa
 from retrieval.ingest import ingest
 
@@ -27,8 +26,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=2000, help="SQuAD questions sampled (seed 13)")
     args = parser.parse_args()
     require_squad()
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
-    embedder = Embedder(settings.embed_model)
+    settings, embedder = setup()
     brief, report, _ = squad_brief(settings, embedder)
     questions = sample_questions(args.questions)
     print(f"# bench/quality.py — {machine()}")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from common import hit_rates, machine, percentile, require_squad, sample_questions, squad_brief, squad_ranks
+from common import hit_rates, machine, percentile, require_squad, sample_questions, setup, squad_brief, squad_ranks
 
-from retrieval import Mode, Options, Settings
-from retrieval.embeddings import Embedder
+from retrieval import Mode, Options
 
 
 def main() -> None:
@@ -18,8 +17,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=1000, help="questions sampled (seed 13)")
     args = parser.parse_args()
     require_squad()
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
-    embedder = Embedder(settings.embed_model)
+    settings, embedder = setup()
     brief, report, build_s = squad_brief(settings, embedder)
     questions = sample_questions(args.questions)
     brief.ask("warm up")

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import CACHE, machine, percentile, require_squad, sample_questions, squad_brief
+from common import CACHE, machine, percentile, require_squad, sample_questions, setup, squad_brief
 
 from retrieval import Settings
 from retrieval.embeddings import Embedder
@@ -85,8 +85,7 @@ def main() -> None:
     parser.add_argument("--no-keyword", action="store_true", help="skip the FTS5 side")
     args = parser.parse_args()
     require_squad()
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
-    embedder = Embedder(settings.embed_model)
+    settings, embedder = setup()
     base, texts = base_data(settings, embedder)
     questions = [q["question"] for q in sample_questions(args.queries, seed=29)]
     queries = embedder.encode_queries(questions)

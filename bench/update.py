@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import machine, require_squad, squad_paragraphs
+from common import machine, require_squad, setup, squad_paragraphs
 
 from retrieval import Settings
 from retrieval.embeddings import Embedder
@@ -65,8 +65,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=9, help="SQuAD repeats for the large index (9 = ~20k passages)")
     args = parser.parse_args()
     require_squad()
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(show_progress=False)
-    embedder = Embedder(settings.embed_model)
+    settings, embedder = setup()
     embedder.encode_queries(["warm up"] * 8)
     print(f"# bench/update.py — {machine()}")
     print(f"{'passages':>9} {'full build s':>12} {'add one s':>10} {'of which embed s':>16} {'rest s':>7} {'ratio':>7}")

@@ -171,8 +171,9 @@ class Brief:
         # "first"/"last" are decided by dates; relevance is judged on the question without them.
         topic = time.topic if time.order else question
         vector = self.embedder.encode_queries([topic])[0]
-        hits = search(reader, topic, vector, max(k, TEMPORAL_DEPTH) if ordering else k, o.mode, dedupe=o.dedupe)
         evidence = gather_evidence(reader, topic)
+        depth_k = max(k, TEMPORAL_DEPTH) if ordering else k
+        hits = search(reader, topic, vector, depth_k, o.mode, dedupe=o.dedupe, df=evidence.df)
         depth = TEMPORAL_DEPTH if ordering else ANSWER_DEPTH
         picks = candidates(reader, vector, hits, evidence, depth, o.sentences, o.coverage)
         pick = choose(picks, hits, topic, evidence, time, o.floor)
@@ -192,6 +193,25 @@ class Brief:
         return Stats(str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at)
 
 
+def citation(n: int, hit: Hit, answer_span: tuple[int, int] | None = None) -> Citation:
+    """A hit as citation number `n`, with the answering sentence's span if it holds one."""
+    p = hit.passage
+    return Citation(
+        n=n,
+        doc_id=p.doc_id,
+        title=p.title,
+        outlet=p.outlet,
+        published=p.published,
+        url=p.url,
+        path=display_path(p.path) + (f"#{p.record}" if p.record else ""),
+        paragraph=p.paragraph,
+        text=p.text,
+        score=hit.score,
+        answer_span=answer_span,
+        dates=tuple(p.dates()),
+    )
+
+
 def build_result(
     question: str,
     hits: Sequence[Hit],
@@ -206,25 +226,10 @@ def build_result(
     if pick is not None:
         order.remove(pick.hit)
         order.insert(0, pick.hit)
-    citations = []
-    for n, i in enumerate(order[:k], start=1):
-        h = hits[i]
-        citations.append(
-            Citation(
-                n=n,
-                doc_id=h.passage.doc_id,
-                title=h.passage.title,
-                outlet=h.passage.outlet,
-                published=h.passage.published,
-                url=h.passage.url,
-                path=display_path(h.passage.path) + (f"#{h.passage.record}" if h.passage.record else ""),
-                paragraph=h.passage.paragraph,
-                text=h.passage.text,
-                score=h.score,
-                answer_span=(pick.start, pick.end) if pick and pick.hit == i else None,
-                dates=tuple(h.passage.dates()),
-            )
-        )
+    citations = [
+        citation(n, hits[i], (pick.start, pick.end) if pick and pick.hit == i else None)
+        for n, i in enumerate(order[:k], start=1)
+    ]
     answer = None
     if pick is not None:
         when = pick.when if dated else None

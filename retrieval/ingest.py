@@ -122,10 +122,9 @@ def ingest(
                 else:
                     pending[article.doc_id] = article
                     counts[kind] += 1
+            # A changed file whose every article failed keeps what was indexed before: no link.
             if doc_ids or not read.documents:
                 links.append((read, doc_ids))
-            elif read.path in known:
-                pass  # every article of a changed file failed: keep what was indexed before
         if pending:
             if embedder is None:
                 embedder = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -71,8 +72,9 @@ def search(
     mode: Mode = Mode.HYBRID,
     depth: int = DEPTH,
     dedupe: bool = True,
+    df: Mapping[str, int] | None = None,
 ) -> list[Hit]:
-    """The top `k` distinct passages for a question."""
+    """The top `k` distinct passages for a question (`df`: its words' document frequencies, if known)."""
     dense_ranked: list[int] = []
     cosine: dict[int, float] = {}
     keyword_ranked: list[int] = []
@@ -82,7 +84,9 @@ def search(
         cosine = dict(zip(ids, scores, strict=True))
     if mode in (Mode.HYBRID, Mode.KEYWORD):
         with reader.lock:
-            keyword_ranked = [vid for vid, _ in reader.store.keyword_search(query_terms(question, STOPWORDS), depth)]
+            keyword_ranked = [
+                vid for vid, _ in reader.store.keyword_search(query_terms(question, STOPWORDS), depth, df)
+            ]
     fused: dict[int, float] = {}
     for ranked in (dense_ranked, keyword_ranked):
         for rank, vid in enumerate(ranked):

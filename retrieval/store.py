@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -255,13 +255,16 @@ class Store:
             out[vid].append((a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)))
         return out
 
-    def keyword_search(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+    def keyword_search(
+        self, terms: Sequence[str], limit: int, df: Mapping[str, int] | None = None
+    ) -> list[tuple[int, float]]:
         """(vid, BM25 score, higher is better) of passages matching any of `terms`.
 
         Words absent from the index are dropped, and so are very common ones when rarer ones
         remain: an OR query must score every passage a word occurs in.
         """
-        df = self.document_frequencies(terms)
+        if df is None or any(t not in df for t in terms):
+            df = self.document_frequencies(terms)
         present = sorted((t for t in terms if df.get(t)), key=lambda t: df[t])
         if not present:
             return []

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from retrieval.answer import AnswerPick, candidates, gather_evidence, names_in
-from retrieval.brief import Brief, Citation, build_result, clean_question
+from retrieval.brief import Brief, Citation, citation, clean_question
 from retrieval.dates import period_label
+from retrieval.render import source_line
 from retrieval.search import search
 
 DEPTH = 40  # passages searched for events
@@ -47,8 +48,9 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
     topic = clean_question(topic, brief.settings.max_question_chars)
     reader = brief.reader()
     vector = brief.embedder.encode_queries([topic])[0]
-    hits = search(reader, topic, vector, DEPTH)
-    picks = candidates(reader, vector, hits, gather_evidence(reader, topic), DEPTH)
+    evidence = gather_evidence(reader, topic)
+    hits = search(reader, topic, vector, DEPTH, df=evidence.df)
+    picks = candidates(reader, vector, hits, evidence, DEPTH)
     names = names_in(topic)
     top = max((p.score for p in picks), default=0.0)
     about = [
@@ -77,19 +79,14 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
     events = []
     for p in chosen:
         assert p.when is not None
-        citation = build_result(topic, [hits[p.hit]], _local(p), 1, 0, reader.version).passages[0]
-        events.append(Event(p.when.first, p.when.last, p.when.precision, p.text, citation))
-    loose = [build_result(topic, [hits[i]], None, 1, 0, reader.version).passages[0] for i in sorted(undated)]
+        cited = citation(len(events) + 1, hits[p.hit], (p.start, p.end))
+        events.append(Event(p.when.first, p.when.last, p.when.precision, p.text, cited))
+    loose = [citation(n, hits[i]) for n, i in enumerate(sorted(undated), start=1)]
     return Timeline(topic, events, loose, len(reader.vectors))
 
 
 def _month(day: date) -> tuple[int, int]:
     return day.year, day.month
-
-
-def _local(p: AnswerPick) -> AnswerPick:
-    """The pick re-pointed at a one-hit list (for building its citation alone)."""
-    return AnswerPick(0, p.start, p.end, p.text, p.score, p.cosine, p.when, p.words, p.paragraph)
 
 
 def timeline_dict(timeline: Timeline) -> dict[str, object]:
@@ -111,8 +108,7 @@ def render_timeline(timeline: Timeline) -> str:
         return f"No dated events about “{timeline.topic}” in the corpus."
     lines = [f"Timeline: {timeline.topic}"]
     for n, e in enumerate(timeline.events, start=1):
-        c = e.citation
-        source = " · ".join(x for x in (c.outlet, c.title, c.published) if x)
+        source = source_line(e.citation)
         lines.append(f"{e.label:>12}  {' '.join(e.text.split())} [{n}: {source}]")
     if timeline.undated:
         lines.append("Undated but relevant:")
