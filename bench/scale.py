@@ -22,8 +22,8 @@ from common import CACHE, machine, percentile, require_squad, sample_questions, 
 
 from retrieval import Settings
 from retrieval.embeddings import Embedder
-from retrieval.search import STOPWORDS
-from retrieval.store import SCHEMA, Store, query_terms
+from retrieval.store import SCHEMA, Store
+from retrieval.terms import STOPWORDS, query_terms
 from retrieval.vectors import EXACT_LIMIT, VectorIndex
 
 

@@ -1,9 +1,12 @@
-"""The answer: the sentence among the top passages that best answers the question, or none.
+"""The answer: the sentence among the found passages most likely to hold the answer, or none.
 
-Sentences are scored by their cosine to the question plus the share of the question's words
-they contain. For questions about time, each sentence carries the date it is about (a date it
-mentions, else its article's publication date), and "first"/"last" pick the earliest/latest
-among the sentences that are about the question.
+Every sentence of the candidate passages is described by features a person can check (its
+cosine to the question, the question's words it covers, whether it has the kind of thing the
+question asks for, where it stands in its article, whether it is page residue, how recent it is
+for "this week" questions) and scored by a small logistic model fitted on public QA data
+(`bench/train_answer.py`, parameters in `retrieval/fitted/`). The score is a probability that the
+sentence holds the answer: below the fitted threshold Brief says it has no answer. For "first"
+and "last" questions the answer is the earliest (latest) dated sentence among those above it.
 """
 
 from __future__ import annotations
@@ -16,27 +19,55 @@ from datetime import date
 
 import numpy as np
 
+from retrieval.cleaning import residue_score
+from retrieval.corpus import Corpus
 from retrieval.dates import DateMention, primary
-from retrieval.index import IndexReader
-from retrieval.search import STOPWORDS, Hit
+from retrieval.fitted import AnswerModel
+from retrieval.question import Question
+from retrieval.search import Hit
 from retrieval.sentences import sentence_spans
-from retrieval.store import query_terms
-from retrieval.temporal import FIRST, LAST, TimeQuery
+from retrieval.temporal import FIRST, LAST, WHEN
+from retrieval.terms import STOPWORDS, stem, stems, words
 
-ANSWER_DEPTH = 5  # passages whose sentences compete for the answer line
-TEMPORAL_DEPTH = 40  # ... and for questions that order events in time or keep to a period
-MIN_COSINE = 0.30  # below this the best sentence is unrelated to the question (MiniLM scale)
-COVERAGE_WEIGHT = 0.25  # weight of the question's (IDF-weighted) words found in the sentence
-RANK_WEIGHT = 0.04  # a nudge towards sentences of higher-ranked passages
-ABOUT_MARGIN = 0.12  # sentences within this of the best count as about the question when ordering ...
-ABOUT_COSINE = 0.35  # ... and so do those this close to it that name something the question names
-WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
-HOW_MANY = re.compile(
-    r"\bhow\s+(?:many|much)\s+((?:[\w'-]+\s+){0,2}?[\w'-]+?)(?=\s+(?:did|do|does|were|was|are|is|have|has|had|will|would|could)\b|[?,.]|$)",
+POOL_DEPTH = 30  # passages whose sentences compete for the answer line
+HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.I)
+NUMBER = re.compile(
+    r"(?:[$£€]\s?)?\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?"
+    r"|thousands?|millions?|billions?)\b",
     re.I,
 )
-NUMBER = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?)"
-COUNT_WEIGHT = 0.1  # "how many X": a sentence that puts a number before X answers the question's type
+WHO = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich\s+(?:person|man|woman|star|player|leader|politician|company|country)\b", re.I)
+WHERE = re.compile(r"^\s*where\b|\bwhich\s+(?:city|country|state|place|region|continent|town|park)\b", re.I)
+NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w’'-]+)*")
+BM25_K1, BM25_B, SENTENCE_WORDS = 1.2, 0.75, 25.0  # the usual BM25 constants; a news sentence's length
+
+FEATURES = (
+    "cosine",  # sentence to question (MiniLM, late-chunked in its paragraph)
+    "passage_cosine",  # the sentence's passage to the question
+    "coverage",  # IDF-weighted share of the question's words in the sentence
+    "passage_coverage",  # ... in the passage
+    "bm25",  # the sentence's own BM25 for the question's words
+    "rarest",  # the sentence has the question's rarest word the corpus knows
+    "novel",  # share of the sentence's content words the question does not use
+    "type_asked",  # the question asks for a number, date, person or place
+    "type_found",  # ... and the sentence has one (a name not in the question, for "who")
+    "fused",  # the passage's reciprocal-rank-fusion score, times 60
+    "rank",  # 1 / the passage's rank
+    "both_retrievers",  # keyword and dense search both found the passage
+    "lede",  # the passage is the article's first paragraph
+    "paragraph",  # log of the paragraph number
+    "first_sentence",  # the sentence opens its passage
+    "length",  # log of the sentence's words
+    "residue",  # page residue: link lists, credits, transcript labels
+    "question_like",  # the sentence is itself a question
+    "recent_days",  # log days between publication and the as-of day, for "recently"/"this week" questions
+    "recent_unknown",  # ... where the publication date is unknown
+    "unknown_words",  # IDF share of the question's words the corpus never uses
+    "cosine_behind",  # how far the sentence's cosine is behind the best candidate's
+    "coverage_behind",  # ... its coverage
+    "bm25_behind",  # ... its BM25
+)
+RELATIVE = {"cosine_behind": "cosine", "coverage_behind": "coverage", "bm25_behind": "bm25"}
 
 
 @dataclass(frozen=True)
@@ -51,113 +82,129 @@ class When:
 
 @dataclass(frozen=True)
 class AnswerPick:
-    """A candidate sentence: its hit, span inside the passage, score, and the date it is about."""
+    """A candidate sentence: its hit, span inside the passage, probability, and the date it is about."""
 
     hit: int
     start: int
     end: int
     text: str
-    score: float
+    score: float  # probability that the sentence holds the answer (or cosine, without the model)
     cosine: float
     when: When | None = None
-    words: frozenset[str] = frozenset()  # stems of the sentence's words
     paragraph: int = 0  # the article paragraph it is in (1 = the lede)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the corpus knows of the question's words: document frequency per term."""
-
-    terms: list[str]
-    df: dict[str, int]
-    passages: int
-    question: str = ""
-
-    def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency."""
-        return math.log(1 + (self.passages + 1) / (self.df.get(term, 0) + 0.5))
-
-    def unknown_names(self, question: str) -> tuple[int, int]:
-        """(names or numbers in the question the corpus never mentions, names or numbers in it)."""
-        names = _salient(question)
-        return sum(self.df.get(n, 0) == 0 for n in names), len(names)
-
-
-def gather_evidence(reader: IndexReader, question: str) -> Evidence:
-    """Document frequencies of the question's words in the index."""
-    terms = query_terms(question, STOPWORDS)
-    with reader.lock:
-        df = reader.store.document_frequencies(sorted(set(terms) | set(_salient(question))))
-    return Evidence(terms, df, max(1, len(reader.vectors)), question)
+    features: tuple[float, ...] = ()
 
 
 def candidates(
-    reader: IndexReader,
+    corpus: Corpus,
     query_vec: np.ndarray,
     hits: Sequence[Hit],
-    evidence: Evidence,
-    depth: int = ANSWER_DEPTH,
+    question: Question,
+    model: AnswerModel | None,
+    depth: int = POOL_DEPTH,
     use_sentences: bool = True,
-    use_coverage: bool = True,
 ) -> list[AnswerPick]:
-    """Every sentence of the top `depth` hits, best first, each with the date it is about.
+    """Every sentence of the top `depth` hits, most probable answer first, each with the date it is about.
 
-    Without `use_sentences` each hit offers only its first sentence, scored as its passage.
+    Without a model sentences are ranked by cosine alone; without `use_sentences` each hit offers
+    only its first sentence.
     """
-    weights = {t: evidence.idf(t) for t in evidence.terms}
+    hits = hits[:depth]
+    stored = corpus.sentences([h.passage.vid for h in hits]) if use_sentences else {}
+    rows: list[tuple[int, int, int, str, float, When | None, int, list[float]]] = []
+    weights = {stem(t): question.idf(t) for t in question.terms}
     total = sum(weights.values()) or 1.0
-    counted = _counted(evidence.question)
-    picks: list[AnswerPick] = []
-    with reader.lock:
-        stored = reader.store.sentences([h.passage.vid for h in hits[:depth]]) if use_sentences else {}
-    for i, hit in enumerate(hits[:depth]):
-        sentences = stored.get(hit.passage.vid, [])
+    known = [t for t in question.terms if question.df.get(t)]
+    rarest = stem(max(known, key=question.idf)) if known else None
+    asked = _asked_type(question.text)
+    q_stems = stems(question.text)
+    unknown = question.unknown_share()
+    for i, hit in enumerate(hits):
+        p = hit.passage
+        sentences = stored.get(p.vid, [])
         if not sentences:
-            spans = sentence_spans(hit.passage.text) or [(0, len(hit.passage.text))]
+            spans = sentence_spans(p.text) or [(0, len(p.text))]
             sentences = [(*spans[0], np.zeros(0, np.float32))]
-        mentions = hit.passage.dates()
-        for a, b, vec in sentences:
-            text = hit.passage.text[a:b]
+        mentions = p.dates()
+        p_found = stems(p.text)
+        p_cov = sum(w for t, w in weights.items() if t in p_found) / total
+        recent = _recent_days(question, p.published)
+        for n, (a, b, vec) in enumerate(sentences):
+            text = p.text[a:b]
+            ws = words(text)
+            sts = [stem(w) for w in ws]
+            found = set(sts)
             cosine = float(vec @ query_vec) if vec.size else hit.dense
-            found = _stems(text)
-            coverage = sum(w for t, w in weights.items() if _stem(t) in found) / total
-            score = cosine + (COVERAGE_WEIGHT * coverage if use_coverage else 0.0) + RANK_WEIGHT / (i + 1)
-            if counted is not None and use_coverage and counted.search(text):
-                score += COUNT_WEIGHT
-            when = _when([m for m in mentions if a <= m.start and m.end <= b], hit.passage.published)
-            picks.append(AnswerPick(i, a, b, text, score, cosine, when, frozenset(found), hit.passage.paragraph))
+            content = [s for w, s in zip(ws, sts, strict=True) if w.lower() not in STOPWORDS]
+            x = [
+                cosine,
+                hit.dense,
+                sum(w for t, w in weights.items() if t in found) / total,
+                p_cov,
+                _bm25(sts, weights),
+                float(rarest is not None and rarest in found),
+                sum(s not in q_stems for s in content) / max(1, len(content)),
+                float(asked is not None),
+                float(asked is not None and _has_type(asked, text, q_stems, mentions, a, b)),
+                hit.score * 60,
+                1.0 / (i + 1),
+                float(hit.dense_rank is not None and hit.keyword_rank is not None),
+                float(p.paragraph == 1),
+                math.log(max(1, p.paragraph)),
+                float(n == 0),
+                math.log(1 + len(ws)),
+                residue_score(text),
+                float(text.rstrip().endswith("?")),
+                recent[0],
+                recent[1],
+                unknown,
+            ]
+            when = _when([m for m in mentions if a <= m.start and m.end <= b], p.published, p.text)
+            rows.append((i, a, b, text, cosine, when, p.paragraph, x))
+    if not rows:
+        return []
+    matrix = np.zeros((len(rows), len(FEATURES)), dtype=np.float64)
+    matrix[:, : len(rows[0][7])] = [r[7] for r in rows]
+    for name, of in RELATIVE.items():
+        column = matrix[:, FEATURES.index(of)]
+        matrix[:, FEATURES.index(name)] = column.max() - column
+    scores = model.probabilities(matrix) if model is not None else matrix[:, 0]
+    picks = [
+        AnswerPick(i, a, b, text, float(s), cosine, when, paragraph, tuple(x))
+        for (i, a, b, text, cosine, when, paragraph, _), s, x in zip(rows, scores, matrix.tolist(), strict=True)
+    ]
     picks.sort(key=lambda p: -p.score)
     return picks
 
 
+def rerank(hits: Sequence[Hit], picks: Sequence[AnswerPick]) -> tuple[list[Hit], list[AnswerPick]]:
+    """Passages ordered by their best sentence's score (the rest after, as fused); picks renumbered."""
+    best: dict[int, float] = {}
+    for p in picks:
+        best.setdefault(p.hit, p.score)
+    order = sorted(range(len(hits)), key=lambda i: (i not in best, -best.get(i, 0.0), i))
+    new = {old: n for n, old in enumerate(order)}
+    return [hits[i] for i in order], [_moved(p, new[p.hit]) for p in picks]
+
+
+def _moved(p: AnswerPick, hit: int) -> AnswerPick:
+    return AnswerPick(hit, p.start, p.end, p.text, p.score, p.cosine, p.when, p.paragraph, p.features)
+
+
 def choose(
-    picks: Sequence[AnswerPick],
-    hits: Sequence[Hit],
-    question: str,
-    evidence: Evidence,
-    time: TimeQuery,
-    floor: bool = True,
+    picks: Sequence[AnswerPick], question: Question, threshold: float | None, floor: bool = True
 ) -> AnswerPick | None:
-    """The answer among the candidates, or None when nothing clears the relevance floor."""
+    """The answer among the candidates, or None when no sentence is likely enough to hold it."""
     if not picks:
         return None
-    unknown, named = evidence.unknown_names(question)
-    if floor and named and unknown * 2 >= named + 1:
-        # Most of what the question names (people, places, numbers) never occurs in the corpus.
-        return None
     best = picks[0]
-    if floor and max(best.cosine, hits[best.hit].dense) < MIN_COSINE:
+    time = question.time
+    if floor and threshold is not None and best.score < threshold:
         return None
     if not (time.order or time.after or time.before):
         return best
-    # About the question: close to the best, or close enough and naming one of its names.
-    names = names_in(question)
-    pool = [
-        p
-        for p in picks
-        if p.cosine >= MIN_COSINE
-        and (p.score >= best.score - ABOUT_MARGIN or (p.cosine >= ABOUT_COSINE and (not names or names & p.words)))
-    ]
+    # About the question: every sentence Brief would be willing to answer with.
+    pool = [p for p in picks if threshold is None or p.score >= threshold] or [best]
     dated = [p for p in pool if p.when is not None]
     in_range = [p for p in dated if time.admits(p.when.first, p.when.last)]  # type: ignore[union-attr]
     if time.after or time.before:
@@ -187,8 +234,8 @@ def _prefer(p: AnswerPick, says: re.Pattern[str], asks_when: bool) -> tuple[floa
     return (p.paragraph, not says.search(p.text), p.when.source != "text", -p.score)
 
 
-def _when(mentions: list[DateMention], published: str | None) -> When | None:
-    m = primary(mentions)
+def _when(mentions: list[DateMention], published: str | None, text: str) -> When | None:
+    m = primary(mentions, text)
     if m is not None:
         return When(m.value, m.last, m.precision, "text")
     if published:
@@ -197,35 +244,48 @@ def _when(mentions: list[DateMention], published: str | None) -> When | None:
     return None
 
 
-def _counted(question: str) -> re.Pattern[str] | None:
-    """For "how many X" questions: a pattern for a number followed (within two words) by X."""
-    m = HOW_MANY.search(question)
-    if not m:
-        return None
-    head = _stem(m.group(1).split()[-1])
-    return re.compile(rf"\b{NUMBER}\s+(?:[\w'-]+\s+){{0,2}}{re.escape(head)}", re.I)
+def _asked_type(question: str) -> str | None:
+    """What kind of answer the question asks for: "number", "date", "person" or "place"."""
+    if HOW_MANY.search(question) or re.search(r"\bhow\s+(?:long|old|far|big|large|soon)\b|\bwhat\s+(?:percentage|share|number|amount)\b", question, re.I):
+        return "number"
+    if WHEN.search(question):
+        return "date"
+    if WHO.search(question):
+        return "person"
+    if WHERE.search(question):
+        return "place"
+    return None
 
 
-def names_in(question: str) -> set[str]:
-    """Stems of the names and numbers in a question, to match against sentence words."""
-    return {_stem(n) for n in _salient(question)}
+def _has_type(asked: str, text: str, q_stems: set[str], mentions: list[DateMention], a: int, b: int) -> bool:
+    if asked == "number":
+        return bool(NUMBER.search(text))
+    if asked == "date":
+        return any(a <= m.start and m.end <= b for m in mentions)
+    # A person or place: a capitalised name the question does not already use (not the sentence's first word).
+    for m in NAME.finditer(text):
+        if m.start() == 0 and " " not in m.group(0):
+            continue
+        if not {stem(w) for w in words(m.group(0))} <= q_stems:
+            return True
+    return False
 
 
-def _salient(question: str) -> list[str]:
-    """Proper names and numbers in a question: capitalised words after the first, and digits."""
-    # The first word counts too unless it is a stop word ("When", "Which"): topics start with names.
-    tokens = WORD.findall(question)
-    out = [t.lower() for t in tokens if (t[0].isdigit() or t[0].isupper()) and t.lower() not in STOPWORDS]
-    return list(dict.fromkeys(out))
+def _bm25(sentence_stems: list[str], weights: dict[str, float]) -> float:
+    counts: dict[str, int] = {}
+    for s in sentence_stems:
+        if s in weights:
+            counts[s] = counts.get(s, 0) + 1
+    norm = BM25_K1 * (1 - BM25_B + BM25_B * len(sentence_stems) / SENTENCE_WORDS)
+    return sum(weights[t] * c * (BM25_K1 + 1) / (c + norm) for t, c in counts.items())
 
 
-def _stem(word: str) -> str:
-    word = word.lower().replace("’", "'")
-    for suffix in ("'s", "ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
+def _recent_days(question: Question, published: str | None) -> tuple[float, float]:
+    """(log days from publication to the as-of day, publication unknown) for recency questions; else zeros."""
+    time = question.time
+    if not time.recent or time.as_of is None:
+        return 0.0, 0.0
+    if not published:
+        return 0.0, 1.0
+    return math.log1p(max(0, (time.as_of - date.fromisoformat(published)).days)), 0.0
 
-
-def _stems(text: str) -> set[str]:
-    return {_stem(w) for w in WORD.findall(text)}

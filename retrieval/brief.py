@@ -7,18 +7,22 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer import ANSWER_DEPTH, TEMPORAL_DEPTH, AnswerPick, candidates, choose, gather_evidence
+from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, UsageError
+from retrieval.fitted import AnswerModel, answer_model
 from retrieval.index import IndexReader, Manifest
 from retrieval.ingest import IngestReport, display_path, ingest
-from retrieval.search import Hit, Options, search
+from retrieval.question import Question, read_question
+from retrieval.search import Hit, Options, Scope, search
 from retrieval.settings import Settings
-from retrieval.temporal import TimeQuery, parse_question
+
+TEMPORAL_DEPTH = 40  # passages searched when a question orders events in time or keeps to a period
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +92,20 @@ class Result:
     passages: list[Citation]
     searched: int = 0
     version: str | None = None
+    searched_for: str | None = None  # the question as searched, when unknown words were replaced
+    confidence: float | None = None  # the fitted probability that the answer line holds the answer
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the documented `brief ask --json` object."""
         answer = None
         if self.answer is not None:
             answer = {"text": self.answer.text, "citation": self.answer.citation, "date": self.answer.date}
-        return {"question": self.question, "answer": answer, "passages": [p.to_dict() for p in self.passages]}
+        out = {"question": self.question, "answer": answer, "passages": [p.to_dict() for p in self.passages]}
+        if self.searched_for:
+            out["searched_for"] = self.searched_for
+        if self.confidence is not None:
+            out["confidence"] = round(self.confidence, 3)
+        return out
 
 
 @dataclass(frozen=True)
@@ -158,27 +169,52 @@ class Brief:
                 self._reader = current = fresh
         return current
 
-    def ask(self, question: str, k: int | None = None, options: Options | None = None) -> Result:
-        """Answer a question from the index (`options` turn stages off, for ablations)."""
+    def model(self, reader: IndexReader) -> AnswerModel | None:
+        """The fitted answer model for the index's embedding model."""
+        return answer_model(reader.manifest.model_id)
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        options: Options | None = None,
+        as_of: date | None = None,
+        hidden: frozenset[str] = frozenset(),
+    ) -> Result:
+        """Answer a question as asked on `as_of` (default today); `options` turn stages off, for ablations.
+
+        `hidden` leaves articles out, as if they were not in the corpus (evaluation's drop-gold variants).
+        """
         o = options or Options()
-        question = clean_question(question, self.settings.max_question_chars)
+        text = clean_question(question, self.settings.max_question_chars)
         k = k or self.settings.top_k
         if not 1 <= k <= 50:
             raise UsageError("k must be between 1 and 50")
+        as_of = as_of or date.today()
         reader = self.reader()
-        time = parse_question(question) if o.dates else TimeQuery(topic=question)
-        ordering = bool(time.order or time.after or time.before)
-        # "first"/"last" are decided by dates; relevance is judged on the question without them.
-        topic = time.topic if time.order else question
-        vector = self.embedder.encode_queries([topic])[0]
-        evidence = gather_evidence(reader, topic)
-        depth_k = max(k, TEMPORAL_DEPTH) if ordering else k
-        hits = search(reader, topic, vector, depth_k, o.mode, dedupe=o.dedupe, df=evidence.df)
-        depth = TEMPORAL_DEPTH if ordering else ANSWER_DEPTH
-        picks = candidates(reader, vector, hits, evidence, depth, o.sentences, o.coverage)
-        pick = choose(picks, hits, topic, evidence, time, o.floor)
-        dated = time.asks_when or time.order is not None
-        return build_result(question, hits, pick, k, len(reader.vectors), reader.version, dated)
+        q = read_question(reader, text, as_of, o.dates)
+        hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
+        pick = choose(picks, q, model.threshold if model else None, o.floor)
+        dated = q.time.asks_when or q.time.order is not None
+        result = build_result(text, hits, pick, k, reader.passage_count(), reader.version, dated)
+        searched_for = q.search if q.corrections else None
+        confidence = pick.score if pick is not None and model is not None else None
+        return Result(result.question, result.answer, result.passages, result.searched, result.version, searched_for,
+                      confidence)  # fmt: skip
+
+    def find(
+        self, reader: IndexReader, q: Question, depth: int, o: Options, scope: Scope
+    ) -> tuple[list[Hit], list[AnswerPick], AnswerModel | None]:
+        """Search and score: passages ordered by their best sentence, and every sentence, most likely first."""
+        ordering = bool(q.time.order or q.time.after or q.time.before)
+        depth = max(depth, TEMPORAL_DEPTH) if ordering else depth
+        vector = self.embedder.encode_queries([q.topic])[0]
+        hits = search(reader, q.terms, vector, depth, o.mode, dedupe=o.dedupe, df=q.df, scope=scope)
+        model = self.model(reader) if o.coverage else None
+        picks = candidates(reader, vector, hits, q, model, depth, o.sentences)
+        if model is not None:
+            hits, picks = rerank(hits, picks)
+        return hits, picks, model
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, rebuild: bool = False) -> IngestReport:
         """Update the index from article files, reusing the loaded model."""
@@ -247,10 +283,10 @@ _default_lock = threading.Lock()
 
 
 def ask(question: str, k: int | None = None, *, settings: Settings | None = None, brief: Brief | None = None,
-        options: Options | None = None) -> Result:  # fmt: skip
+        options: Options | None = None, as_of: date | None = None) -> Result:  # fmt: skip
     """Answer `question` from the configured index (model and index are loaded once per process)."""
     if brief is None:
         settings = settings or Settings.from_env()
         with _default_lock:
             brief = _default.setdefault((settings.index_dir, settings.embed_model), Brief(settings))
-    return brief.ask(question, k, options)
+    return brief.ask(question, k, options, as_of)

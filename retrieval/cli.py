@@ -7,6 +7,7 @@ import json
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 
 from retrieval.brief import Brief
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
     p.add_argument("-k", type=int, default=None, help="number of passages to cite (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
+    p.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD",
+                   help='the day the question is asked: "recently", "this week" are read against it (default today)')
     _ablation_flags(p)
 
     p = sub.add_parser("eval", help="measure answers against a QA file (hit@k, MRR, abstention, dates)")
@@ -66,11 +69,18 @@ def _ablation_flags(p: argparse.ArgumentParser) -> None:
     for name, what in [
         ("dedupe", "collapsing near-identical passages"),
         ("sentences", "sentence-level answers (answer with the top passage's first sentence)"),
-        ("coverage", "scoring answer sentences on the question's words"),
+        ("coverage", "the fitted answer model (score answer sentences on cosine alone)"),
         ("dates", "date reasoning (when / first / last / years)"),
-        ("floor", 'the relevance floor (always answer, never "no answer")'),
+        ("floor", 'the fitted no-answer threshold (always answer, never "no answer")'),
     ]:
         p.add_argument(f"--no-{name}", dest=name, action="store_false", help=f"turn off {what}")
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
 def _options(args: argparse.Namespace) -> Options:
@@ -160,7 +170,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
 def _ask(brief: Brief, args: argparse.Namespace) -> int:
     options = _options(args)
     if args.question != "-":
-        result = brief.ask(args.question, args.k, options)
+        result = brief.ask(args.question, args.k, options, args.as_of)
         print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result, bold=_bold()))
         return 0
     status = 0
@@ -168,7 +178,7 @@ def _ask(brief: Brief, args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            result = brief.ask(line, args.k, options)
+            result = brief.ask(line, args.k, options, args.as_of)
         except BriefError as exc:
             if exc.exit_code != 2:
                 raise

@@ -191,11 +191,43 @@ def resolve(text: str, published: date | None) -> list[DateMention]:
     return sorted(mentions, key=lambda d: d.start)
 
 
-def primary(mentions: list[DateMention]) -> DateMention | None:
-    """The most precise mention (the earliest of equals): the date a sentence is about."""
-    if not mentions:
+# A year (or month and year) used to name a thing rather than to date what the sentence reports:
+# "the 1991 law", "Biden's 2020 campaign", "a law passed in 1991", "an agreement from 2015".
+_DETERMINER = re.compile(r"(?:\b(?:the|a|an|its|their|his|her|this|that|our|whose|last|next)|['’]s)\s+$", re.I)
+_NOUN_AFTER = re.compile(r"^\s+[\w-]+")
+_PARTICIPLE = re.compile(
+    r"\b(?:a|an|the|its|their|this|that|his|her)\s+(?:[\w-]+\s+){0,2}?"
+    r"(?!(?:was|were|is|are|been|be|being|has|have|had|will|would|and|or)\b)[\w-]+\s+"
+    r"(?:passed|signed|adopted|enacted|founded|established|built|introduced|created|agreed|reached|approved|"
+    r"ratified|formed|opened|written|issued|published|set\s+up|struck|made|drawn\s+up|imposed|brokered)"
+    r"\s+(?:back\s+)?(?:in|on)\s+$",
+    re.I,
+)
+_FROM = re.compile(
+    r"\b(?!(?:summer|winter|spring|autumn|fall|end|start|beginning|middle|half|quarter|rest|part|course)\b)"
+    r"[a-z]{3,}\s+(?:from|dating\s+(?:back\s+)?to|of)\s+$"
+)
+
+
+def attributive(text: str, mention: DateMention) -> bool:
+    """True when a year or month in `text` names a thing ("the 1991 law") rather than dates the sentence's event."""
+    if mention.precision not in ("year", "month") or mention.relative:
+        return False
+    before, after = text[max(0, mention.start - 80) : mention.start], text[mention.end :]
+    if _DETERMINER.search(before) and _NOUN_AFTER.match(after):
+        return True
+    return bool(_PARTICIPLE.search(before) or _FROM.search(before))
+
+
+def primary(mentions: list[DateMention], text: str | None = None) -> DateMention | None:
+    """The date a sentence is about: its most precise mention (the earliest of equals) that is not attributive.
+
+    `text` is what the mentions' offsets point into; with it, years that only name a thing are passed over.
+    """
+    events = [m for m in mentions if text is None or not attributive(text, m)]
+    if not events:
         return None
-    return min(mentions, key=lambda d: (PRECISION_ORDER[d.precision], d.start))
+    return min(events, key=lambda d: (PRECISION_ORDER[d.precision], d.start))
 
 
 def _period(kind: str, m: re.Match[str], pub: date | None) -> tuple[date, date, str, bool] | None:

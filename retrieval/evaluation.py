@@ -31,6 +31,7 @@ class QAItem:
     doc: str | None
     evidence: str
     kind: str
+    as_of: date | None = None  # the day the question was asked (`question_date`)
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def load_qa(path: Path) -> list[QAItem]:
                     row.get("doc"),
                     row.get("evidence") or "",
                     row.get("kind") or "other",
+                    _as_of(row.get("question_date") or row.get("as_of")),
                 )
             )
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
@@ -124,6 +126,11 @@ def load_qa(path: Path) -> list[QAItem]:
     if not items:
         raise UsageError(f"{path} holds no questions")
     return items
+
+
+def _as_of(value: object) -> date | None:
+    """A QA item's question date ("2022/06/16" or "2022-06-16"), or None."""
+    return date.fromisoformat(str(value).replace("/", "-")[:10]) if value else None
 
 
 def normalize(text: str) -> str:
@@ -198,7 +205,7 @@ def evaluate(brief: Brief, items: list[QAItem], options: Options | None = None, 
     """Ask every question and score the answers."""
     options = options or Options()
     results = [
-        score_item(item, brief.ask(item.question, k, options))
+        score_item(item, brief.ask(item.question, k, options, item.as_of))
         for item in tqdm(items, desc="evaluating", unit="question", disable=not progress)
     ]
     kinds = sorted({i.kind for i in items})

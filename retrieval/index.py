@@ -19,13 +19,15 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
-from retrieval.store import Store, now_iso
+from retrieval.store import Store, StoredPassage, now_iso
 from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
 
 FORMAT_VERSION = 3  # 2: event dates per passage; 3: vocabulary table
@@ -136,6 +138,47 @@ class IndexReader:
     def close(self) -> None:
         """Release the database connection."""
         self.store.close()
+
+    # --- the Corpus protocol (retrieval/corpus.py): all the question path reads -----------------
+    def passage_count(self) -> int:
+        """Passages in this version."""
+        return len(self.vectors)
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(vid, cosine) of the `k` passages nearest to a normalised query vector."""
+        ids, scores = self.vectors.search(vector, k)
+        return list(zip(ids, scores, strict=True))
+
+    def keyword_search(self, terms: Sequence[str], k: int, df: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
+        """(vid, BM25) of the `k` best keyword matches for any of `terms`."""
+        with self.lock:
+            return self.store.keyword_search(terms, k, df)
+
+    def cosines(self, vids: Sequence[int], vector: np.ndarray) -> dict[int, float]:
+        """Cosine of each passage's stored vector to a query vector."""
+        if not vids:
+            return {}
+        return dict(zip(vids, (self.vectors.reconstruct(list(vids)) @ vector).tolist(), strict=True))
+
+    def passages(self, vids: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages with their article metadata, by vector id."""
+        with self.lock:
+            return self.store.passages(vids)
+
+    def sentences(self, vids: Sequence[int]) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+        """(start, end, vector) of each sentence of these passages, by passage."""
+        with self.lock:
+            return self.store.sentences(vids)
+
+    def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
+        """Passages containing each word (as the keyword index stems it)."""
+        with self.lock:
+            return self.store.document_frequencies(words)
+
+    def known_word(self, word: str) -> str | None:
+        """The indexed word nearest to an unknown one (a typo), as written in the corpus; None if none is close."""
+        with self.lock:
+            return self.store.nearest_word(word)
 
 
 class IndexWriter:

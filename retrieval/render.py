@@ -18,6 +18,8 @@ def source_line(c: Citation) -> str:
 def render_text(result: Result, width: int = 100, bold: tuple[str, str] = ("**", "**")) -> str:
     """The answer line, then numbered citations with their quoted passages."""
     lines: list[str] = []
+    if result.searched_for:
+        lines.append(f"Searched for: {result.searched_for}")
     if result.answer is not None:
         when = f"{result.answer.date_label}: " if result.answer.date_label else ""
         lines.append(f"Answer: {when}{result.answer.text} [{result.answer.citation}]")

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 import numpy as np
 
-from retrieval.index import IndexReader
-from retrieval.store import StoredPassage, query_terms
+from retrieval.corpus import Corpus
+from retrieval.store import StoredPassage
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 DEPTH = 50  # candidates taken from each retriever before fusion
 DUPLICATE_JACCARD = 0.8  # word-set overlap above which two passages count as the same quote
-STOPWORDS = frozenset(
-    """
-    a about above after again against all am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further
-    had has have having he her here hers him his how i if in into is it its itself just me more
-    most my no nor not of off on once only or other our out over own same she should so some
-    such than that the their them then there these they this those through to too under until up
-    very was we were what when where which while who whom why will with would you your yours
-    according said says tell told much many
-    """.split()  # noqa: SIM905
-)
-
-
 class Mode(StrEnum):
     """Which retrievers run."""
 
@@ -43,7 +31,7 @@ class Options:
     mode: Mode = Mode.HYBRID
     dedupe: bool = True  # collapse near-identical passages
     sentences: bool = True  # answer with the best sentence (else the top passage's first sentence)
-    coverage: bool = True  # score sentences on the question's words as well as on cosine
+    coverage: bool = True  # score sentences with the fitted answer model (else on cosine alone)
     dates: bool = True  # date reasoning: when / first / last / year ranges
     floor: bool = True  # say "no answer" when nothing is relevant enough
 
@@ -51,6 +39,25 @@ class Options:
         """The non-default switches, e.g. "keyword, no dates"."""
         off = [name for name in ("dedupe", "sentences", "coverage", "dates", "floor") if not getattr(self, name)]
         return ", ".join([self.mode.value] + [f"no {name}" for name in off])
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which passages a search may return: as of a day (nothing published after it), some articles hidden."""
+
+    as_of: date | None = None
+    hidden: frozenset[str] = frozenset()  # article ids left out (evaluation's drop-gold variants)
+
+    def admits(self, passage: StoredPassage) -> bool:
+        """True if the passage is inside the scope."""
+        if passage.doc_id in self.hidden:
+            return False
+        return self.as_of is None or passage.published is None or passage.published <= self.as_of.isoformat()
+
+    @property
+    def narrows(self) -> bool:
+        """True if the scope may leave passages out."""
+        return bool(self.hidden) or self.as_of is not None
 
 
 @dataclass(frozen=True)
@@ -65,28 +72,33 @@ class Hit:
 
 
 def search(
-    reader: IndexReader,
-    question: str,
+    corpus: Corpus,
+    terms: Sequence[str],
     query_vec: np.ndarray,
     k: int,
     mode: Mode = Mode.HYBRID,
     depth: int = DEPTH,
     dedupe: bool = True,
     df: Mapping[str, int] | None = None,
+    scope: Scope | None = None,
 ) -> list[Hit]:
-    """The top `k` distinct passages for a question (`df`: its words' document frequencies, if known)."""
+    """The top `k` distinct passages for a question's `terms` and vector, inside `scope`."""
+    scope = scope or Scope()
+    # A narrowed search looks deeper so that `depth` candidates survive the scope.
+    reach = depth * 4 if scope.narrows else depth
     dense_ranked: list[int] = []
     cosine: dict[int, float] = {}
     keyword_ranked: list[int] = []
     if mode in (Mode.HYBRID, Mode.DENSE):
-        ids, scores = reader.vectors.search(query_vec, depth)
-        dense_ranked = ids
-        cosine = dict(zip(ids, scores, strict=True))
+        found = corpus.dense_search(query_vec, reach)
+        dense_ranked = [vid for vid, _ in found]
+        cosine = dict(found)
     if mode in (Mode.HYBRID, Mode.KEYWORD):
-        with reader.lock:
-            keyword_ranked = [
-                vid for vid, _ in reader.store.keyword_search(query_terms(question, STOPWORDS), depth, df)
-            ]
+        keyword_ranked = [vid for vid, _ in corpus.keyword_search(list(terms), reach, df)]
+    stored = corpus.passages(list(dict.fromkeys(dense_ranked + keyword_ranked)))
+    if scope.narrows:
+        dense_ranked = [v for v in dense_ranked if v in stored and scope.admits(stored[v])][:depth]
+        keyword_ranked = [v for v in keyword_ranked if v in stored and scope.admits(stored[v])][:depth]
     fused: dict[int, float] = {}
     for ranked in (dense_ranked, keyword_ranked):
         for rank, vid in enumerate(ranked):
@@ -94,8 +106,8 @@ def search(
     order = sorted(fused, key=lambda v: (-fused[v], v))
     dense_rank = {vid: r + 1 for r, vid in enumerate(dense_ranked)}
     keyword_rank = {vid: r + 1 for r, vid in enumerate(keyword_ranked)}
-    with reader.lock:
-        stored = reader.store.passages(order[: k * 3])
+    missing = [v for v in order[: k * 3] if v not in cosine]
+    cosine.update(corpus.cosines(missing, query_vec))
     hits: list[Hit] = []
     kept_words: list[set[str]] = []
     for vid in order[: k * 3]:
@@ -106,8 +118,6 @@ def search(
         if dedupe and any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_words):
             continue
         kept_words.append(bag)
-        if vid not in cosine:
-            cosine[vid] = float(reader.vectors.reconstruct([vid])[0] @ query_vec)
         hits.append(Hit(passage, fused[vid], cosine[vid], dense_rank.get(vid), keyword_rank.get(vid)))
         if len(hits) == k:
             break

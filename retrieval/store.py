@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ import numpy as np
 from retrieval.articles import Article
 from retrieval.dates import DateMention, resolve
 from retrieval.passages import Passage
+from retrieval.terms import WORD
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(
@@ -50,8 +50,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab(temp, query_
 COMMON_SHARE = 0.1  # a query word in more passages than this share adds little to BM25 but costs much ...
 COMMON_MIN = 20_000  # ... and in more passages than this
 MAX_QUERY_TERMS = 8
+TYPO_MIN_DF = 2  # a spelling correction goes to a word at least this many passages use
 CONTEXT_WEIGHT = 0.3  # BM25 weight of the headline-and-month column relative to the passage text
-WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,7 @@ class Store:
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self._passages: int | None = None
+        self._vocabulary: dict[str, int] | None = None
         self._tokenizer_ready = False
         if readonly:
             uri = f"file:{path}?mode=ro&immutable=1"
@@ -298,6 +299,33 @@ class Store:
         rows = self.conn.execute("SELECT doc, term FROM temp.query_vocab").fetchall()
         return {words[doc - 1]: term for doc, term in rows}
 
+    def nearest_word(self, word: str) -> str | None:
+        """The corpus word closest in spelling to an unknown `word`, as written in a passage, or None.
+
+        Candidates are indexed stems within one edit (two for words of 8+ letters), the most
+        frequent of the closest; the surface form is read back from a passage that has it.
+        """
+        from rapidfuzz.distance import Levenshtein
+        from rapidfuzz.process import extract
+
+        key = self.stems([word]).get(word)
+        if not key or len(key) < 4 or not key.isalpha():
+            return None
+        if self._vocabulary is None:
+            self._vocabulary = dict(self.conn.execute("SELECT term, doc FROM passages_vocab WHERE doc >= ?", (TYPO_MIN_DF,)))
+        limit = 2 if len(word) >= 8 else 1
+        found = extract(key, list(self._vocabulary), scorer=Levenshtein.distance, score_cutoff=limit, limit=20)
+        if not found:
+            return None
+        term = min(found, key=lambda f: (f[1], -self._vocabulary[f[0]]))[0]
+        row = self.conn.execute(
+            "SELECT text FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'text: "{term}"',)
+        ).fetchone()
+        if row is None:
+            return None
+        written = list(dict.fromkeys(w for w in WORD.findall(row[0]) if w.isalpha()))
+        return next((w.lower() for w, t in self.stems(written).items() if t == term), None)
+
     def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
         """How many passages contain each word (as the keyword index stems it); 0 if none."""
         stems = self.stems(list(dict.fromkeys(words)))
@@ -324,13 +352,3 @@ def context(article: Article) -> str:
 
 def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def query_terms(text: str, stopwords: frozenset[str]) -> list[str]:
-    """Distinct lower-case words of a question worth matching (stop words dropped)."""
-    seen: dict[str, None] = {}
-    for word in WORD.findall(text.lower()):
-        word = word.replace("’", "'")
-        if word not in stopwords and (len(word) > 1 or word.isdigit()):
-            seen.setdefault(word, None)
-    return list(seen)

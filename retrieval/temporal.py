@@ -13,7 +13,14 @@ WHEN = re.compile(
     re.I,
 )
 FIRST = re.compile(r"\b(?:first|earliest|initial(?:ly)?|began|begin|beginning|start(?:ed)?)\b", re.I)
-LAST = re.compile(r"\b(?:last|latest|most\s+recent(?:ly)?|recently|lately|newest)\b", re.I)
+_UNITS = r"(?:week|weekend|month|year|night|time|\w+day)"
+LAST = re.compile(r"\b(?:last|latest|most\s+recent|newest)\b(?!\s+" + _UNITS + r"\b)", re.I)
+# Words that place a question near the day it is asked ("recently", "this week", "on Tuesday").
+RECENT = re.compile(
+    r"\b(?:recent(?:ly)?|lately|latest|newest|currently|so\s+far|just|now|today|tonight|yesterday|this\s+past"
+    r"|(?:this|last|past)\s+" + _UNITS + r"|(?:on|last)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+    re.I,
+)
 _MONTH = r"(?:(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+)?"
 _WHEN = _MONTH + r"(?P<year>(?:19|20)\d\d)"
 RANGE = re.compile(
@@ -32,14 +39,16 @@ class TimeQuery:
     after: date | None = None  # keep events ending on or after this day
     before: date | None = None  # keep events starting on or before this day
     topic: str = ""  # the question with ordering words removed, for relevance scoring
+    recent: bool = False  # the question asks about the days before it was asked
+    as_of: date | None = None  # the day the question is asked; nothing published after it counts
 
     def admits(self, first: date, last: date) -> bool:
         """True if a period [first, last] overlaps the question's range."""
         return (self.after is None or last >= self.after) and (self.before is None or first <= self.before)
 
 
-def parse_question(question: str) -> TimeQuery:
-    """Read "when", first/last and a year or range ("in 2021", "since October 2023") from a question."""
+def parse_question(question: str, as_of: date | None = None) -> TimeQuery:
+    """Read "when", first/last, recency and a year or range ("in 2021", "since October 2023") from a question."""
     order = "first" if FIRST.search(question) else "last" if LAST.search(question) else None
     after = before = None
     for m in RANGE.finditer(question):
@@ -54,7 +63,8 @@ def parse_question(question: str) -> TimeQuery:
         else:
             after, before = start, end
     topic = LAST.sub(" ", FIRST.sub(" ", question)) if order else question
-    return TimeQuery(bool(WHEN.search(question)), order, after, before, " ".join(topic.split()))
+    recent = as_of is not None and bool(RECENT.search(question))
+    return TimeQuery(bool(WHEN.search(question)), order, after, before, " ".join(topic.split()), recent, as_of)
 
 
 def _span(month: str | None, year: str) -> tuple[date, date]:

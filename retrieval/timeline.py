@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from retrieval.answer import AnswerPick, candidates, gather_evidence, names_in
+from retrieval.answer import AnswerPick
 from retrieval.brief import Brief, Citation, citation, clean_question
 from retrieval.dates import period_label
+from retrieval.question import read_question
 from retrieval.render import source_line
-from retrieval.search import search
+from retrieval.search import Options, Scope
 
 DEPTH = 40  # passages searched for events
-MIN_COSINE = 0.40  # a sentence this close to the topic (and naming what it names) is about it
-RELATIVE = 0.75  # ... and scores at least this share of the best sentence's score
 MAX_EVENTS = 30
 
 
@@ -47,15 +46,10 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
     """The dated events about `topic` in the index, one per month, oldest first."""
     topic = clean_question(topic, brief.settings.max_question_chars)
     reader = brief.reader()
-    vector = brief.embedder.encode_queries([topic])[0]
-    evidence = gather_evidence(reader, topic)
-    hits = search(reader, topic, vector, DEPTH, df=evidence.df)
-    picks = candidates(reader, vector, hits, evidence, DEPTH)
-    names = names_in(topic)
-    top = max((p.score for p in picks), default=0.0)
-    about = [
-        p for p in picks if p.cosine >= MIN_COSINE and p.score >= RELATIVE * top and (not names or names & p.words)
-    ]
+    q = read_question(reader, topic)
+    hits, picks, model = brief.find(reader, q, DEPTH, Options(), Scope())
+    # About the topic: the sentences Brief would answer a question on it with.
+    about = [p for p in picks if model is None or p.score >= model.threshold]
     # A publication date stands in for an article's event only where its text dates none in
     # that month: a report on Friday of a strike on Tuesday must not add a line for Friday.
     text_months: dict[str, set[tuple[int, int]]] = {}
@@ -82,7 +76,7 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
         cited = citation(len(events) + 1, hits[p.hit], (p.start, p.end))
         events.append(Event(p.when.first, p.when.last, p.when.precision, p.text, cited))
     loose = [citation(n, hits[i]) for n, i in enumerate(sorted(undated), start=1)]
-    return Timeline(topic, events, loose, len(reader.vectors))
+    return Timeline(topic, events, loose, reader.passage_count())
 
 
 def _month(day: date) -> tuple[int, int]:
