@@ -85,7 +85,7 @@ def address_refusal(address: str) -> str | None:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return address_refusal(str(embedded))
-    for kind in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    for kind in ("loopback", "link_local", "unspecified", "multicast", "reserved", "private"):
         if getattr(ip, f"is_{kind}"):
             return kind.replace("_", "-")
     return None if ip.is_global else "non-public"
@@ -184,15 +184,15 @@ class Fetcher:
         if parts.query:
             target += "?" + urllib.parse.quote(parts.query, safe="/%:@!$&'()*+,;=~?")
         conn.request("GET", target, headers={**headers, "Accept-Encoding": "gzip, deflate", "Connection": "close"})
-        response = conn.getresponse()
-        if response.status in REDIRECTS:
-            location = response.getheader("Location")
-            if not location:
-                raise FetchFailed(f"HTTP {response.status} without a Location", response.status)
-            return location
-        if not 200 <= response.status < 300:
-            raise FetchFailed(f"HTTP {response.status}", response.status)
-        return Page(url, self._body(response), response.msg)
+        with conn.getresponse() as response:
+            if response.status in REDIRECTS:
+                location = response.getheader("Location")
+                if not location:
+                    raise FetchFailed(f"HTTP {response.status} without a Location", response.status)
+                return location
+            if not 200 <= response.status < 300:
+                raise FetchFailed(f"HTTP {response.status}", response.status)
+            return Page(url, self._body(response), response.msg)
 
     def _body(self, response: http.client.HTTPResponse) -> bytes:
         limit = self.policy.max_page_bytes
@@ -229,6 +229,7 @@ class _Pinned(http.client.HTTPConnection):
 
     addresses: list[str]
     aborted: threading.Event
+    held: socket.socket | None = None
 
     def _open(self) -> socket.socket:
         error: OSError = TimeoutError("the deadline passed before connecting")
@@ -245,14 +246,14 @@ class _Pinned(http.client.HTTPConnection):
         raise error
 
     def _hold(self, sock: socket.socket) -> None:
-        self.sock = sock
+        self.sock = self.held = sock  # `held` outlives `sock`, which getresponse() drops once it has the body's reader
         if self.aborted.is_set():  # the watchdog fired while this socket was being made
             self.abort()
 
     def abort(self) -> None:
         """The deadline passed: shut the socket so that any blocked read or handshake returns at once."""
         self.aborted.set()
-        sock = self.sock
+        sock = self.held
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
