@@ -155,7 +155,7 @@ class Fetcher:
             if time.monotonic() >= deadline or conn.aborted.is_set():
                 raise FetchFailed(late) from exc
             what = "unreachable" if isinstance(exc, OSError) else "broken response"
-            raise FetchFailed(f"{what} ({exc or type(exc).__name__})") from exc
+            raise FetchFailed(f"{what} ({str(exc) or type(exc).__name__})") from exc
         finally:
             watchdog.cancel()
             conn.close()

@@ -8,14 +8,17 @@ address check itself, never sent traffic.
 from __future__ import annotations
 
 import gzip
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
 import pytest
+import trustme
 
 from retrieval import Settings
 from retrieval.feeds import FetchReport, fetch_feeds
@@ -83,7 +86,7 @@ def rss(*links: str, prolog: str = "") -> bytes:
 class Server:
     """A 127.0.0.1 server answering GETs from a route table and recording every path asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, ca: trustme.CA | None = None) -> None:
         self.routes: dict[str, Route] = {}
         self.requests: list[str] = []
         server = self
@@ -101,7 +104,15 @@ class Server:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server, self.url = local_server(Handler)
+        if ca is None:
+            self.server, self.url = local_server(Handler)
+        else:  # HTTPS with a certificate for 127.0.0.1 from a throwaway CA
+            self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ca.issue_cert("127.0.0.1").configure_cert(context)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            threading.Thread(target=self.server.serve_forever, daemon=True).start()
+            self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
         self.port = self.server.server_address[1]
         self.hostport = f"127.0.0.1:{self.port}"
 
@@ -337,3 +348,20 @@ def test_fetcher_refuses_before_connecting(server: Server) -> None:
             fetcher.get(url, {})
         assert caught.value.reason == reason
     assert server.requests == []
+
+
+def test_https_is_verified_on_the_connection_to_the_checked_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = trustme.CA()
+    server = Server(ca=ca)
+    try:
+        server.routes = {"/rss.xml": page(rss(f"{server.url}/good")), "/good": page(GOOD)}
+        untrusted = poll(tmp_path / "untrusted", [f"{server.url}/rss.xml"], allow(server))
+        assert "CERTIFICATE_VERIFY_FAILED" in untrusted.problems[0][1] and untrusted.saved == []
+        with ca.cert_pem.tempfile() as ca_file:
+            monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # OpenSSL reads it whenever a context loads its defaults
+            trusted = poll(tmp_path / "trusted", [f"{server.url}/rss.xml"], allow(server))
+        assert trusted.problems == [] and len(trusted.saved) == 1
+    finally:
+        server.close()
