@@ -12,6 +12,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -123,16 +124,15 @@ class Server:
 
 @pytest.fixture
 def server() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.close()
+    with closing(Server()) as s:
+        yield s
 
 
 @pytest.fixture
 def other() -> Iterator[Server]:
-    s = Server()
-    yield s
-    s.close()
+    """A second server, never allow-listed unless a test says so."""
+    with closing(Server()) as s:
+        yield s
 
 
 def poll(tmp_path: Path, feeds: list[str], policy: FetchPolicy) -> FetchReport:
@@ -354,8 +354,7 @@ def test_https_is_verified_on_the_connection_to_the_checked_address(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ca = trustme.CA()
-    server = Server(ca=ca)
-    try:
+    with closing(Server(ca=ca)) as server:
         server.routes = {"/rss.xml": page(rss(f"{server.url}/good")), "/good": page(GOOD)}
         untrusted = poll(tmp_path / "untrusted", [f"{server.url}/rss.xml"], allow(server))
         assert "CERTIFICATE_VERIFY_FAILED" in untrusted.problems[0][1] and untrusted.saved == []
@@ -363,5 +362,3 @@ def test_https_is_verified_on_the_connection_to_the_checked_address(
             monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # OpenSSL reads it whenever a context loads its defaults
             trusted = poll(tmp_path / "trusted", [f"{server.url}/rss.xml"], allow(server))
         assert trusted.problems == [] and len(trusted.saved) == 1
-    finally:
-        server.close()
