@@ -21,6 +21,7 @@ import urllib.parse
 import zlib
 from dataclasses import dataclass, field
 from email.message import Message
+from typing import Any
 
 from retrieval.settings import Settings
 
@@ -139,7 +140,7 @@ class Fetcher:
             raise FetchFailed(f"refused: malformed URL ({exc})") from exc
         if not host:
             raise FetchFailed("refused: the URL has no host")
-        addresses = self._addresses(host, port)
+        addresses = self._addresses(host, port, deadline, late)
         conn = _connection(scheme, host, port, addresses, max(0.001, deadline - time.monotonic()))
         watchdog = threading.Timer(max(0.0, deadline - time.monotonic()), conn.abort)
         watchdog.daemon = True
@@ -160,12 +161,13 @@ class Fetcher:
             watchdog.cancel()
             conn.close()
 
-    def _addresses(self, host: str, port: int) -> list[str]:
+    def _addresses(self, host: str, port: int, deadline: float, late: str) -> list[str]:
         """The host's addresses, all checked unless the host is allow-listed."""
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise FetchFailed(f"unreachable ({exc})") from exc
+        infos = _resolve(host, port, deadline - time.monotonic())
+        if infos is None:
+            raise FetchFailed(late)
+        if isinstance(infos, Exception):
+            raise FetchFailed(f"unreachable ({infos})") from infos
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         if not self.policy.allows(host, port):
             for address in addresses:
@@ -222,6 +224,23 @@ class Fetcher:
             if len(body) > limit:
                 raise FetchFailed(f"{too_big} once decompressed")
         return bytes(body)
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[Any] | Exception | None:
+    """getaddrinfo within a deadline (None when it passed): a name server can be as slow as a web server."""
+    answer: list[list[Any] | Exception] = []
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except (OSError, UnicodeError) as exc:
+            answer.append(exc)
+
+    # The lookup cannot be cancelled; a late one finishes in the background under the resolver's own timeout.
+    thread = threading.Thread(target=lookup, name="brief-resolve", daemon=True)
+    thread.start()
+    thread.join(max(0.0, timeout))
+    return answer[0] if answer else None
 
 
 class _Pinned(http.client.HTTPConnection):

@@ -8,6 +8,7 @@ address check itself, never sent traffic.
 from __future__ import annotations
 
 import gzip
+import socket
 import ssl
 import threading
 import time
@@ -362,3 +363,21 @@ def test_https_is_verified_on_the_connection_to_the_checked_address(
             monkeypatch.setenv("SSL_CERT_FILE", ca_file)  # OpenSSL reads it whenever a context loads its defaults
             trusted = poll(tmp_path / "trusted", [f"{server.url}/rss.xml"], allow(server))
         assert trusted.problems == [] and len(trusted.saved) == 1
+
+
+def test_a_slow_name_lookup_is_under_the_page_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake, because no slow name server can run here: this lookup fails only once the test ends.
+    released = threading.Event()
+
+    def slow(*_args: Any, **_kwargs: Any) -> Any:
+        released.wait(30)
+        raise socket.gaierror("no such name")
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow)
+    fetcher = Fetcher(FetchPolicy(page_timeout_s=0.5))
+    try:
+        with pytest.raises(FetchFailed) as caught:
+            fetcher.get("http://slow-dns.example/feed.xml", {})
+    finally:
+        released.set()
+    assert caught.value.reason.startswith("refused: took longer than 0.5 s")
