@@ -1,7 +1,8 @@
 """Feeds: RSS/Atom entries fetched, their pages' main text saved as article files.
 
-Each new entry's page is downloaded politely (a user agent, timeouts, conditional requests on
-the feed), its text and metadata extracted (the feed's title, link and date first, the page's
+Each new entry's page is downloaded politely (a user agent, conditional requests on the feed)
+and guardedly (`retrieval.fetcher`: http(s) and public addresses only, bounded time and size; the
+feed XML parsed with entity expansion off), its text and metadata extracted (the feed's title, link and date first, the page's
 own metadata where the feed lacks it) and saved under `<articles>/feeds/<site>/` as Markdown
 with front matter, so that a rebuild from the folder replays it. Entries are deduplicated by
 URL and by content hash; one bad feed or page is reported and never stops the others.
@@ -11,11 +12,11 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import io
 import json
 import logging
 import re
-import urllib.error
-import urllib.request
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,13 +24,15 @@ from typing import Any
 
 import feedparser
 import yaml
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError
+from defusedxml.ElementTree import fromstring as safe_xml
 
+from retrieval.fetcher import Fetcher, FetchFailed, FetchPolicy
 from retrieval.webpages import extract_page
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Brief/0.1 (news briefing bot; polite polling)"
-TIMEOUT_S = 20
-MAX_PAGE_BYTES = 5 * 1024 * 1024
 STATE_FILE = "feeds-state.json"
 
 
@@ -77,14 +80,17 @@ class FeedState:
         tmp.replace(self.path)
 
 
-def fetch_feeds(feed_urls: list[str], articles_dir: Path, state_path: Path) -> FetchReport:
+def fetch_feeds(
+    feed_urls: list[str], articles_dir: Path, state_path: Path, policy: FetchPolicy | None = None
+) -> FetchReport:
     """Poll every feed once and save the new entries' pages as article files."""
     state = FeedState(state_path)
     report = FetchReport()
+    fetcher = Fetcher(policy or FetchPolicy())
     for feed_url in feed_urls:
         report.feeds += 1
         try:
-            _poll(feed_url, articles_dir, state, report)
+            _poll(feed_url, fetcher, articles_dir, state, report)
         except Exception as exc:  # one bad feed never stops the others
             log.warning("feed %s failed: %s", feed_url, exc)
             report.problems.append((feed_url, f"failed: {exc}"))
@@ -92,7 +98,7 @@ def fetch_feeds(feed_urls: list[str], articles_dir: Path, state_path: Path) -> F
     return report
 
 
-def _poll(feed_url: str, articles_dir: Path, state: FeedState, report: FetchReport) -> None:
+def _poll(feed_url: str, fetcher: Fetcher, articles_dir: Path, state: FeedState, report: FetchReport) -> None:
     headers = {
         "User-Agent": USER_AGENT,
         "Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.5",
@@ -103,32 +109,52 @@ def _poll(feed_url: str, articles_dir: Path, state: FeedState, report: FetchRepo
     if validators.get("modified"):
         headers["If-Modified-Since"] = validators["modified"]
     try:
-        body, response_headers = _get(feed_url, headers)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304:
+        feed = fetcher.get(feed_url, headers)
+    except FetchFailed as exc:
+        if exc.status == 304:
             report.unchanged_feeds += 1
-            return
-        report.problems.append((feed_url, f"HTTP {exc.code}"))
+        else:
+            report.problems.append((feed_url, exc.reason))
         return
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        report.problems.append((feed_url, f"unreachable ({getattr(exc, 'reason', exc)})"))
+    refusal = _unsafe_xml(feed.body)
+    if refusal:
+        report.problems.append((feed_url, refusal))
         return
-    parsed = feedparser.parse(body)
+    # A file object, never bytes: feedparser opens bytes that name a local file and parses that file.
+    parsed = feedparser.parse(io.BytesIO(feed.body))
     if not parsed.entries:
         reason = f"malformed feed ({parsed.get('bozo_exception')})" if parsed.bozo else "no entries"
         report.problems.append((feed_url, reason))
         return
     outlet = (parsed.feed.get("title") or "").strip() or None
     for entry in parsed.entries:
-        _entry(entry, outlet, articles_dir, state, report)
+        try:
+            _entry(entry, outlet, fetcher, articles_dir, state, report)
+        except Exception as exc:  # one bad entry never stops the others
+            log.warning("feed entry %s failed: %s", entry.get("link"), exc)
+            report.problems.append((entry.get("link") or feed_url, f"failed: {exc}"))
     state.validators[feed_url] = {
-        k: v
-        for k, v in {"etag": response_headers.get("ETag"), "modified": response_headers.get("Last-Modified")}.items()
-        if v
+        k: v for k, v in {"etag": feed.headers.get("ETag"), "modified": feed.headers.get("Last-Modified")}.items() if v
     }
 
 
-def _entry(entry: Any, outlet: str | None, articles_dir: Path, state: FeedState, report: FetchReport) -> None:
+def _unsafe_xml(body: bytes) -> str | None:
+    """Why a feed's XML must not be parsed (it declares entities), or None."""
+    try:
+        safe_xml(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        return f"refused: the feed declares XML entities ({exc}); entity expansion is off, ask its publisher for plain RSS/Atom"
+    except ParseError:
+        if b"<!ENTITY" in body:  # not well-formed: feedparser's lenient parser must not see the entities either
+            return (
+                "refused: the feed declares XML entities and is not well-formed; ask its publisher for plain RSS/Atom"
+            )
+    return None
+
+
+def _entry(
+    entry: Any, outlet: str | None, fetcher: Fetcher, articles_dir: Path, state: FeedState, report: FetchReport
+) -> None:
     url = (entry.get("link") or "").strip()
     if not url:
         report.problems.append((entry.get("id") or "(entry)", "entry has no link"))
@@ -137,14 +163,11 @@ def _entry(entry: Any, outlet: str | None, articles_dir: Path, state: FeedState,
         report.known_entries += 1
         return
     try:
-        body, _ = _get(url, {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
-    except urllib.error.HTTPError as exc:
-        report.problems.append((url, f"HTTP {exc.code}"))
+        fetched = fetcher.get(url, {"User-Agent": USER_AGENT, "Accept": "text/html,application/xhtml+xml"})
+    except FetchFailed as exc:
+        report.problems.append((url, exc.reason))
         return
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        report.problems.append((url, f"unreachable ({getattr(exc, 'reason', exc)})"))
-        return
-    page = extract_page(body.decode("utf-8", errors="replace"), url=url)
+    page = extract_page(fetched.body.decode("utf-8", errors="replace"), url=url)
     text = page.text if page else _strip_tags(entry.get("summary") or "")
     if not text.strip():
         report.problems.append((url, "no article text on the page or in the feed"))
@@ -160,7 +183,7 @@ def _entry(entry: Any, outlet: str | None, articles_dir: Path, state: FeedState,
         "published": _entry_date(entry) or (page.published if page else None),
         "url": url,
     }
-    site = re.sub(r"[^a-z0-9.-]+", "-", urllib.request.urlparse(url).netloc.lower()) or "feed"
+    site = re.sub(r"[^a-z0-9.-]+", "-", urllib.parse.urlsplit(url).netloc.lower()) or "feed"
     path = articles_dir / "feeds" / site / f"{hashlib.sha1(url.encode()).hexdigest()[:16]}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     front = yaml.safe_dump({k: v for k, v in meta.items() if v}, allow_unicode=True, sort_keys=False)
@@ -169,12 +192,6 @@ def _entry(entry: Any, outlet: str | None, articles_dir: Path, state: FeedState,
     tmp.replace(path)  # a watcher never sees half a file
     state.hashes.add(digest)
     report.saved.append(path)
-
-
-def _get(url: str, headers: dict[str, str]) -> tuple[bytes, Any]:
-    request = urllib.request.Request(url, headers=headers)
-    with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
-        return response.read(MAX_PAGE_BYTES), response.headers
 
 
 def _entry_date(entry: Any) -> str | None:

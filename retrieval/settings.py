@@ -40,6 +40,10 @@ class Settings:
     exact_limit: int = 50_000
     feeds: tuple[str, ...] = ()
     feed_interval_s: float = 900.0
+    feed_allow_hosts: frozenset[str] = frozenset()  # internal feed hosts ("host" or "host:port")
+    feed_page_timeout_s: float = 20.0
+    feed_max_page_mb: float = 5.0
+    feed_poll_timeout_s: float = 600.0
     watch: bool = True
     watch_debounce_s: float = 2.0
     announce_channel: str | None = None
@@ -83,6 +87,10 @@ class Settings:
                 exact_limit=int(values.get("BRIEF_EXACT_LIMIT") or 50_000),
                 feeds=tuple(sorted(_ids(values.get("BRIEF_FEEDS")))),
                 feed_interval_s=60 * float(values.get("BRIEF_FEED_INTERVAL") or 15),
+                feed_allow_hosts=_ids(values.get("BRIEF_FEED_ALLOW_HOSTS")),
+                feed_page_timeout_s=float(values.get("BRIEF_FEED_PAGE_TIMEOUT") or 20),
+                feed_max_page_mb=float(values.get("BRIEF_FEED_MAX_PAGE_MB") or 5),
+                feed_poll_timeout_s=float(values.get("BRIEF_FEED_POLL_TIMEOUT") or 600),
                 watch=(values.get("BRIEF_WATCH") or "1").lower() in TRUE_WORDS,
                 watch_debounce_s=float(values.get("BRIEF_WATCH_DEBOUNCE") or 2),
                 announce_channel=values.get("BRIEF_ANNOUNCE_CHANNEL") or None,

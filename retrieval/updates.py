@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from retrieval.brief import Brief
 from retrieval.feeds import STATE_FILE, FetchReport, fetch_feeds
+from retrieval.fetcher import FetchPolicy
 from retrieval.ingest import IngestReport
 from retrieval.watch import FolderWatcher
 
@@ -52,7 +53,8 @@ class Updater:
             fetched = None
             if fetch and self.settings.feeds:
                 state = self.settings.index_dir / STATE_FILE
-                fetched = fetch_feeds(list(self.settings.feeds), self.settings.articles_dir, state)
+                policy = FetchPolicy.from_settings(self.settings)
+                fetched = fetch_feeds(list(self.settings.feeds), self.settings.articles_dir, state, policy)
             report = self.brief.ingest([self.settings.articles_dir], prune=True)
             update = Update(fetched, report)
         log.info("index update: %s", update.summary().replace("\n", "; "))

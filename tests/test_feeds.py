@@ -13,6 +13,7 @@ import pytest
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
 from retrieval.feeds import USER_AGENT, fetch_feeds
+from retrieval.fetcher import FetchPolicy
 from retrieval.updates import Updater
 from tests.slack_fake import local_server
 
@@ -109,7 +110,8 @@ def test_feeds_are_fetched_once_and_problems_reported(
 ) -> None:
     articles = tmp_path / "articles"
     feeds = (f"{site.url}/rss.xml", f"{site.url}/atom.xml", f"{site.url}/bad.xml", f"{site.url}/nothing.xml")
-    settings = settings.with_(articles_dir=articles, feeds=feeds)
+    allow = frozenset({site.url.removeprefix("http://")})  # loopback is refused unless allow-listed
+    settings = settings.with_(articles_dir=articles, feeds=feeds, feed_allow_hosts=allow)
     brief = Brief(settings, embedder)
     first = Updater(brief).update(fetch=True)
     assert first.fetched is not None
@@ -138,5 +140,6 @@ def test_feeds_are_fetched_once_and_problems_reported(
 
 
 def test_fetch_survives_an_unreachable_feed(tmp_path: Path) -> None:
-    report = fetch_feeds(["http://127.0.0.1:9/feed.xml"], tmp_path / "articles", tmp_path / "state.json")
+    policy = FetchPolicy(allow_hosts=frozenset({"127.0.0.1:9"}))
+    report = fetch_feeds(["http://127.0.0.1:9/feed.xml"], tmp_path / "articles", tmp_path / "state.json", policy)
     assert report.saved == [] and report.problems[0][1].startswith("unreachable")
