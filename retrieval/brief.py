@@ -6,7 +6,7 @@ import logging
 import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,9 +14,9 @@ from typing import Any
 from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
-from retrieval.errors import BriefError, UsageError
+from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
-from retrieval.index import IndexReader, Manifest
+from retrieval.index import Gap, IndexReader, live_version, metadata_gaps
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Options, Scope, search
@@ -119,6 +119,8 @@ class Stats:
     model: str
     dim: int
     updated_at: str
+    untitled: int = 0  # articles without a title
+    undated: int = 0  # articles without a publication date
 
 
 def clean_question(question: str, limit: int) -> str:
@@ -147,7 +149,10 @@ class Brief:
         with self._lock:
             if self._embedder is None:
                 s = self.settings
-                self._embedder = Embedder(s.embed_model, s.hf_offline, s.embed_batch_size)
+                try:
+                    self._embedder = Embedder(s.embed_model, s.hf_offline, s.embed_batch_size)
+                except OSError as exc:
+                    raise ConfigError(model_error(s.embed_model, s.hf_offline, exc)) from exc
             return self._embedder
 
     def reader(self) -> IndexReader:
@@ -155,6 +160,8 @@ class Brief:
         with self._lock:
             current = self._reader
         if current is None or current.is_stale():
+            if current is None:
+                live_version(self.settings.index_dir)  # no index: say so before loading the model
             embedder = self.embedder
             try:
                 fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
@@ -224,9 +231,28 @@ class Brief:
         )  # fmt: skip
 
     def stats(self) -> Stats:
-        """Articles, passages, model and last update of the live index."""
-        m: Manifest = self.reader().manifest
-        return Stats(str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at)
+        """Articles, passages, model, last update and metadata gaps of the live index, read from
+        its manifest and database without loading the model."""
+        m, gaps = metadata_gaps(self.settings.index_dir)
+        return Stats(
+            str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at,
+            untitled=sum(g.title is None for g in gaps), undated=sum(g.published is None for g in gaps),
+        )  # fmt: skip
+
+    def missing_metadata(self) -> list[Gap]:
+        """Indexed articles without a title or a date (path, title, date), to fix at the source."""
+        return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
+
+
+def model_error(model: str, offline: bool, exc: Exception) -> str:
+    """One line for a model that cannot be loaded, naming the setting to change."""
+    if offline:
+        return (
+            f"cannot load the embedding model {model!r} offline (not a local folder, not in the Hugging Face "
+            "cache); set HF_HUB_OFFLINE=0 to download it, or point BRIEF_EMBED_MODEL at a local model folder"
+        )
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"cannot load the embedding model {model!r} ({reason}); check BRIEF_EMBED_MODEL (a local folder or a hub id)"
 
 
 def citation(n: int, hit: Hit, answer_span: tuple[int, int] | None = None) -> Citation:

@@ -1,4 +1,4 @@
-"""The `brief` command: ingest, ask, stats. A thin shell over the library."""
+"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, health. A thin shell over the library."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import threading
+import urllib.request
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -18,21 +19,33 @@ from retrieval.search import Mode, Options
 from retrieval.settings import Settings
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
 from retrieval.updates import Updater
+from retrieval.watch import interrupt_on_sigterm
+
+SLACK_PORT = 443  # Socket Mode's WebSocket to wss-primary.slack.com
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `brief`."""
     parser = argparse.ArgumentParser(prog="brief", description="Answer briefing questions from news articles.")
     parser.add_argument("--index", type=Path, help="index folder (default: BRIEF_INDEX_DIR or index/)")
+    # --index is accepted after the sub-command too (where the printed hints put it); SUPPRESS
+    # keeps a sub-command without it from overwriting the value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index", type=Path, default=argparse.SUPPRESS, help="index folder (default: BRIEF_INDEX_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add or update article files in the index")
-    p.add_argument("paths", nargs="+", type=Path, help="article files or folders (searched recursively)")
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, parents=[common])
+
+    p = add("ingest", "add or update article files in the index")
+    p.add_argument(
+        "paths", nargs="*", type=Path, help="article files or folders, recursive (default: BRIEF_ARTICLES_DIR)"
+    )
     p.add_argument("--prune", action="store_true", help="drop indexed articles whose files are gone")
     p.add_argument("--rebuild", action="store_true", help="build a fresh index instead of updating")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = sub.add_parser("ask", help="answer a question with cited passages")
+    p = add("ask", "answer a question with cited passages")
     p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
     p.add_argument("-k", type=int, default=None, help="number of passages to cite (default 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
@@ -40,27 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the day the question is asked: "recently", "this week" are read against it (default today)')
     _ablation_flags(p)
 
-    p = sub.add_parser("eval", help="measure answers against a QA file (hit@k, MRR, abstention, dates)")
+    p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates)")
     p.add_argument("qa", type=Path, help="QA JSONL: id, question, answer, doc, evidence, kind")
     p.add_argument("--corpus", type=Path, help="ingest this folder first")
-    p.add_argument("--index", dest="eval_index", type=Path, help="index folder (default: BRIEF_INDEX_DIR)")
     p.add_argument("-k", type=int, default=5)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     for metric in ("hit1", "hit3", "hit5", "mrr", "abstain", "date"):
         p.add_argument(f"--min-{metric}", type=float, metavar="X", help=f"exit 1 if overall {metric} < X")
     _ablation_flags(p)
 
-    p = sub.add_parser("watch", help="keep the index up to date with a folder (Ctrl-C to stop)")
+    p = add("watch", "keep the index up to date with a folder (Ctrl-C or SIGTERM to stop)")
     p.add_argument("folder", nargs="?", type=Path, help="default: BRIEF_ARTICLES_DIR")
 
-    sub.add_parser("fetch", help="poll the feeds in BRIEF_FEEDS once, save new articles, update the index")
+    add("fetch", "poll the feeds in BRIEF_FEEDS once, save new articles, update the index")
 
-    p = sub.add_parser("timeline", help="dated events about a topic, oldest first")
+    p = add("timeline", "dated events about a topic, oldest first")
     p.add_argument("topic", help='e.g. "US strikes in Syria"')
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("stats", help="size, model and freshness of the index")
+    p = add("stats", "size, model, freshness and metadata gaps of the index")
+    p.add_argument("--missing", action="store_true", help="list the articles without a title or a date")
     p.add_argument("--json", action="store_true")
+
+    add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
 
 
@@ -98,7 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.quiet:
                 settings = settings.with_(show_progress=False)
             return _ingest(settings, args)
-        brief = Brief(settings)
+        if args.command == "health":
+            return _health(settings)
+        brief = Brief(settings)  # loads nothing: the model on first question, the index on first use
         if args.command == "ask":
             return _ask(brief, args)
         if args.command in ("watch", "fetch"):
@@ -120,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
     brief = Brief(settings)
-    report = brief.ingest(args.paths, prune=args.prune, rebuild=args.rebuild)
+    report = brief.ingest(args.paths or [settings.articles_dir], prune=args.prune, rebuild=args.rebuild)
     print(report.summary())
     nothing_usable = report.files_seen == 0 or (report.articles_total == 0 and report.skipped)
     return 1 if nothing_usable else 0
@@ -132,22 +149,28 @@ def _watch_or_fetch(settings: Settings, args: argparse.Namespace) -> int:
             raise UsageError("no feeds configured; set BRIEF_FEEDS to RSS/Atom URLs (comma-separated)")
         print(Updater(Brief(settings)).update(fetch=True).summary())
         return 0
-    if args.folder:
-        settings = settings.with_(articles_dir=args.folder)
-    updater = Updater(Brief(settings.with_(show_progress=False)), on_update=lambda u: print(u.summary(), flush=True))
-    print(updater.update(fetch=bool(settings.feeds)).summary(), flush=True)
-    print(f"watching {settings.articles_dir} (Ctrl-C to stop) ...", flush=True)
-    updater.start()
+    folder = args.folder or settings.articles_dir
+    if not folder.is_dir():
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"cannot watch {folder}: it {what}; create it or name an existing folder (brief watch DIR)")
+    settings = settings.with_(articles_dir=folder, show_progress=False, watch=True)
+    updater = Updater(Brief(settings))
+    interrupt_on_sigterm()
     try:
+        print(updater.update(fetch=bool(settings.feeds)).summary(), flush=True)
+        # Later updates are printed as they happen; the first one was printed just above.
+        updater.on_update = lambda u: print(u.summary(), flush=True)
+        print(f"watching {folder} (Ctrl-C to stop) ...", flush=True)
+        updater.start()
         threading.Event().wait()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM from `docker stop` / systemd
+        print(f"stopped watching {folder}", flush=True)
     finally:
         updater.stop()
     return 0
 
 
 def _eval(settings: Settings, args: argparse.Namespace) -> int:
-    if args.eval_index:
-        settings = settings.with_(index_dir=args.eval_index)
     items = load_qa(args.qa)
     brief = Brief(settings)
     if args.corpus:
@@ -192,14 +215,63 @@ def _ask(brief: Brief, args: argparse.Namespace) -> int:
 
 def _stats(brief: Brief, args: argparse.Namespace) -> int:
     s = brief.stats()
+    gaps = brief.missing_metadata() if args.missing else []
     if args.json:
-        print(json.dumps(s.__dict__))
-    else:
-        print(
-            f"index: {s.index_dir} (version {s.version})\narticles: {s.articles}\npassages: {s.passages}\n"
-            f"model: {s.model} ({s.dim} dims)\nlast updated: {s.updated_at}"
-        )
+        data = dict(s.__dict__)
+        if args.missing:
+            data["missing"] = [g.__dict__ for g in gaps]
+        print(json.dumps(data, ensure_ascii=False))
+        return 0
+    print(
+        f"index: {s.index_dir} (version {s.version})\narticles: {s.articles}\npassages: {s.passages}\n"
+        f"model: {s.model} ({s.dim} dims)\nlast updated: {s.updated_at}\n"
+        f"without a title: {s.untitled}; without a date: {s.undated}"
+        + ("" if args.missing or not (s.untitled or s.undated) else " (list them: brief stats --missing)")
+    )
+    if args.missing:
+        for g in gaps:
+            where = g.path + (f"#{g.record}" if g.record else "")
+            print(f"  {where}\ttitle: {g.title or '(none)'}\tdate: {g.published or '(none)'}")
+        if gaps:
+            print(
+                "Fix them at the source: a sources.jsonl next to the files, one line per file, e.g.\n"
+                '  {"file": "NAME.txt", "title": "...", "published": "2024-02-02"}\n'
+                "or front matter (title:, published:) in .txt/.md; then run brief ingest again."
+            )
     return 0
+
+
+def _health(settings: Settings) -> int:
+    """0 when the bot answers: HTTP mode asks its /healthz; Socket Mode needs an open connection to
+    Slack (the WebSocket, on port 443) from this container; the console has nothing to check."""
+    mode = settings.slack_mode
+    if mode == "http":
+        url = f"http://127.0.0.1:{settings.port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                ok = response.status == 200
+        except OSError as exc:
+            print(f"unhealthy: {url}: {exc}", file=sys.stderr)
+            return 1
+        return 0 if ok else 1
+    if mode == "socket" and not connected_to(SLACK_PORT):
+        print("unhealthy: no open connection to Slack (Socket Mode)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def connected_to(port: int, tables: Sequence[Path] = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))) -> bool:
+    """True if this network namespace has an established TCP connection to a remote `port`."""
+    for table in tables:
+        try:
+            rows = table.read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 3 and fields[3] == "01" and fields[2].rsplit(":", 1)[-1] == f"{port:04X}":
+                return True
+    return False
 
 
 def _bold() -> tuple[str, str]:

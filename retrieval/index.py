@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import sqlite3
 import sys
@@ -72,15 +73,26 @@ class Manifest:
 
 
 def rebuild_hint(index_dir: Path) -> str:
-    """The command that rebuilds an index from scratch."""
-    return f"rebuild it with `brief ingest --rebuild ARTICLES_DIR --index {index_dir}`"
+    """The command that rebuilds an index from scratch (tested by running it, as pasted)."""
+    return (
+        f"rebuild it with `brief ingest --rebuild --index {shlex.quote(str(index_dir))}` "
+        "(it reads BRIEF_ARTICLES_DIR; name other folders after --rebuild)"
+    )
+
+
+def build_hint(index_dir: Path) -> str:
+    """The command that builds a missing index (tested by running it, as pasted)."""
+    return (
+        f"build it with `brief ingest --index {shlex.quote(str(index_dir))}` "
+        "(it reads BRIEF_ARTICLES_DIR; or name folders: brief ingest FOLDER...)"
+    )
 
 
 def live_version(index_dir: Path) -> Path:
     """Folder of the live version; NoIndexError when there is none."""
     pointer = index_dir / POINTER
     if not pointer.is_file():
-        raise NoIndexError(f"no index at {index_dir}; run `brief ingest seeds/`")
+        raise NoIndexError(f"no index at {index_dir}; {build_hint(index_dir)}")
     name = pointer.read_text(encoding="utf-8").strip()
     folder = index_dir / "versions" / name
     if not name or not folder.is_dir():
@@ -88,6 +100,35 @@ def live_version(index_dir: Path) -> Path:
             f"the index at {index_dir} points to a missing version {name!r}; {rebuild_hint(index_dir)}"
         )
     return folder
+
+
+@dataclass(frozen=True)
+class Gap:
+    """An indexed article without a title or a publication date."""
+
+    path: str
+    record: int | None
+    title: str | None
+    published: str | None
+
+
+def metadata_gaps(index_dir: Path) -> tuple[Manifest, list[Gap]]:
+    """The live version's manifest and its articles lacking a title or a date, read from the
+    manifest and SQLite alone: no model, no vectors, so `brief stats` answers at once."""
+    folder = live_version(index_dir)
+    manifest = Manifest.read(folder)
+    try:
+        store = Store(folder / DATABASE, readonly=True)
+        try:
+            rows = store.conn.execute(
+                "SELECT path, record, title, published FROM articles "
+                "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
+            ).fetchall()
+        finally:
+            store.close()
+    except sqlite3.DatabaseError as exc:
+        raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
+    return manifest, [Gap(path, record, title or None, published) for path, record, title, published in rows]
 
 
 class IndexReader:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import dotenv_values
 
 from retrieval.errors import ConfigError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+PREFIX = "BRIEF_"
+T = TypeVar("T", int, float, bool)
+log = logging.getLogger("brief.settings")
 
 
 def bundled_model_path() -> str:
@@ -65,48 +72,58 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, dotenv_path: str | Path | None = ".env") -> Settings:
-        """Build settings from `.env` (if present) overlaid by the process environment."""
-        values: dict[str, str] = {}
+        """Build settings from `.env` (if present) overlaid by the process environment.
+
+        A malformed value is a ConfigError naming the variable and the form it needs; an unknown
+        `BRIEF_*` name (a typo, usually) is warned about once.
+        """
+        raw: dict[str, str] = {}
+        from_file: set[str] = set()
         if dotenv_path is not None and Path(dotenv_path).is_file():
-            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
-        values.update(os.environ if env is None else env)
-        model = values.get("BRIEF_EMBED_MODEL") or bundled_model_path()
-        offline_default = "1" if Path(model).expanduser().exists() else "0"
-        try:
-            return cls(
-                index_dir=Path(values.get("BRIEF_INDEX_DIR") or "index").expanduser(),
-                articles_dir=Path(values.get("BRIEF_ARTICLES_DIR") or "seeds").expanduser(),
-                embed_model=model,
-                hf_offline=(values.get("HF_HUB_OFFLINE") or offline_default).lower() in TRUE_WORDS,
-                max_file_mb=float(values.get("BRIEF_MAX_FILE_MB") or 5),
-                max_question_chars=int(values.get("BRIEF_MAX_QUESTION_CHARS") or 1000),
-                top_k=int(values.get("BRIEF_TOP_K") or 5),
-                embed_batch_size=int(values.get("BRIEF_EMBED_BATCH_SIZE") or 32),
-                lock_timeout_s=float(values.get("BRIEF_LOCK_TIMEOUT") or 600),
-                keep_versions=max(1, int(values.get("BRIEF_KEEP_VERSIONS") or 2)),
-                exact_limit=int(values.get("BRIEF_EXACT_LIMIT") or 50_000),
-                feeds=tuple(sorted(_ids(values.get("BRIEF_FEEDS")))),
-                feed_interval_s=60 * float(values.get("BRIEF_FEED_INTERVAL") or 15),
-                feed_allow_hosts=_ids(values.get("BRIEF_FEED_ALLOW_HOSTS")),
-                feed_page_timeout_s=float(values.get("BRIEF_FEED_PAGE_TIMEOUT") or 20),
-                feed_max_page_mb=float(values.get("BRIEF_FEED_MAX_PAGE_MB") or 5),
-                feed_poll_timeout_s=float(values.get("BRIEF_FEED_POLL_TIMEOUT") or 600),
-                watch=(values.get("BRIEF_WATCH") or "1").lower() in TRUE_WORDS,
-                watch_debounce_s=float(values.get("BRIEF_WATCH_DEBOUNCE") or 2),
-                announce_channel=values.get("BRIEF_ANNOUNCE_CHANNEL") or None,
-                crash_checkpoint=values.get("BRIEF_TEST_CHECKPOINT") or None,
-                show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
-                slack_bot_token=values.get("SLACK_BOT_TOKEN") or None,
-                slack_signing_secret=values.get("SLACK_SIGNING_SECRET") or None,
-                slack_app_token=values.get("SLACK_APP_TOKEN") or None,
-                slack_api_url=values.get("SLACK_API_URL") or None,
-                host=values.get("HOST") or "0.0.0.0",
-                port=int(values.get("PORT") or 3000),
-                admin_users=_ids(values.get("BRIEF_ADMIN_USERS")),
-                channels=_ids(values.get("BRIEF_CHANNELS")),
-            )
-        except ValueError as exc:
-            raise ConfigError(f"invalid setting: {exc}") from exc
+            file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+            raw.update(file_values)
+            from_file = set(file_values)
+        raw.update(os.environ if env is None else env)
+        v = Values(raw)
+        model = v.get("BRIEF_EMBED_MODEL") or bundled_model_path()
+        local_model = Path(model).expanduser().exists()
+        settings = cls(
+            index_dir=Path(v.get("BRIEF_INDEX_DIR") or "index").expanduser(),
+            articles_dir=Path(v.get("BRIEF_ARTICLES_DIR") or "seeds").expanduser(),
+            embed_model=model,
+            # Empty means automatic: never contact the hub for a local folder, download a hub id.
+            hf_offline=v.flag("HF_HUB_OFFLINE", local_model),
+            max_file_mb=v.number("BRIEF_MAX_FILE_MB", 5.0, minimum=0.001),
+            max_question_chars=v.whole("BRIEF_MAX_QUESTION_CHARS", 1000, minimum=1),
+            top_k=v.whole("BRIEF_TOP_K", 5, minimum=1, maximum=50),
+            embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
+            lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
+            keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),
+            exact_limit=v.whole("BRIEF_EXACT_LIMIT", 50_000, minimum=0),
+            feeds=tuple(sorted(_ids(v.get("BRIEF_FEEDS")))),
+            feed_interval_s=60 * v.number("BRIEF_FEED_INTERVAL", 15.0, minimum=0.1),
+            feed_allow_hosts=_ids(v.get("BRIEF_FEED_ALLOW_HOSTS")),
+            feed_page_timeout_s=v.number("BRIEF_FEED_PAGE_TIMEOUT", 20.0, minimum=0.01),
+            feed_max_page_mb=v.number("BRIEF_FEED_MAX_PAGE_MB", 5.0, minimum=0.001),
+            feed_poll_timeout_s=v.number("BRIEF_FEED_POLL_TIMEOUT", 600.0, minimum=0.01),
+            watch=v.flag("BRIEF_WATCH", True),
+            watch_debounce_s=v.number("BRIEF_WATCH_DEBOUNCE", 2.0, minimum=0),
+            announce_channel=v.get("BRIEF_ANNOUNCE_CHANNEL") or None,
+            crash_checkpoint=v.get("BRIEF_TEST_CHECKPOINT") or None,
+            show_progress=v.flag("BRIEF_PROGRESS", True),
+            slack_bot_token=v.get("SLACK_BOT_TOKEN") or None,
+            slack_signing_secret=v.get("SLACK_SIGNING_SECRET") or None,
+            slack_app_token=v.get("SLACK_APP_TOKEN") or None,
+            slack_api_url=v.get("SLACK_API_URL") or None,
+            host=v.get("HOST") or "0.0.0.0",
+            port=v.whole("PORT", 3000, minimum=1, maximum=65535),
+            admin_users=_ids(v.get("BRIEF_ADMIN_USERS")),
+            channels=_ids(v.get("BRIEF_CHANNELS")),
+        )
+        if v.errors:
+            raise ConfigError("; ".join(v.errors) + " (fix it in .env or the environment; see .env.example)")
+        v.warn_unknown(from_file)
+        return settings
 
     @property
     def slack_mode(self) -> str:
@@ -120,6 +137,80 @@ class Settings:
     def with_(self, **changes: object) -> Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class Values:
+    """Raw settings by name: parses each into its type, collects what is malformed and
+    remembers which names were read (the `BRIEF_*` names never read are unknown)."""
+
+    def __init__(self, raw: Mapping[str, str]) -> None:
+        self.raw = raw
+        self.read: set[str] = set()
+        self.errors: list[str] = []
+
+    def get(self, name: str) -> str:
+        """The value as text, stripped ("" when unset)."""
+        self.read.add(name)
+        return (self.raw.get(name) or "").strip()
+
+    def whole(self, name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        """A whole number within bounds."""
+        text = self.get(name)
+        if not text:
+            return default
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            return self._bad(name, "a whole number", text, default)
+        return self._bounded(name, value, text, default, minimum, maximum)
+
+    def number(self, name: str, default: float, minimum: float | None = None) -> float:
+        """A number (decimals allowed) at or above `minimum`."""
+        text = self.get(name)
+        if not text:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            return self._bad(name, "a number (e.g. 2.5)", text, default)
+        if value != value or value in (float("inf"), float("-inf")):
+            return self._bad(name, "a finite number", text, default)
+        return self._bounded(name, value, text, default, minimum, None)
+
+    def flag(self, name: str, default: bool) -> bool:
+        """A yes/no setting: 1/0, true/false, yes/no, on/off."""
+        text = self.get(name).lower()
+        if not text:
+            return default
+        if text in TRUE_WORDS or text in FALSE_WORDS:
+            return text in TRUE_WORDS
+        return self._bad(name, "1 or 0 (or true/false, yes/no, on/off)", text, default)
+
+    def _bounded(self, name: str, value: T, text: str, default: T, low: float | None, high: float | None) -> T:
+        if low is not None and value < low:
+            return self._bad(name, f"at least {low:g}", text, default)
+        if high is not None and value > high:
+            return self._bad(name, f"at most {high:g}", text, default)
+        return value
+
+    def _bad(self, name: str, form: str, text: str, default: T) -> T:
+        self.errors.append(f'{name} must be {form}, got "{text}"')
+        return default
+
+    def warn_unknown(self, from_file: set[str]) -> None:
+        """Warn (once per name) about `BRIEF_*` names no setting reads: typos, usually."""
+        known = sorted(n for n in self.read if n.startswith(PREFIX))
+        for name in sorted(n for n in self.raw if n.startswith(PREFIX) and n not in self.read):
+            if name in _warned:
+                continue
+            _warned.add(name)
+            where = ".env" if name in from_file else "the environment"
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else "; .env.example lists every setting"
+            log.warning("unknown setting %s in %s is ignored%s", name, where, hint)
+
+
+_warned: set[str] = set()
 
 
 def _ids(value: str | None) -> frozenset[str]:

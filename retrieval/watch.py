@@ -7,6 +7,7 @@ volumes, network shares and every OS, and 10,000 files stat in a few millisecond
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -54,10 +55,21 @@ class FolderWatcher:
         self.clock = clock
         self._last = snapshot(folder)
         self._pending_since: float | None = None
+        self._missing = False
         self.updates = 0
 
     def step(self) -> bool:
         """One poll; True if it ran an update."""
+        if not self.folder.is_dir():
+            # An unmounted volume or a deleted folder is not "every article was removed": an
+            # update now would prune the whole index. Wait for the folder to come back.
+            if not self._missing:
+                log.error("the watched folder %s is gone; the index is kept as it is until it is back", self.folder)
+            self._missing = True
+            return False
+        if self._missing:
+            log.info("the watched folder %s is back", self.folder)
+            self._missing = False
         current = snapshot(self.folder)
         now = self.clock()
         if current != self._last:
@@ -78,3 +90,13 @@ class FolderWatcher:
         """Poll until `stop` is set."""
         while not stop.wait(self.poll_s):
             self.step()
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM (`docker stop`, systemd) stop the process the way Ctrl-C does: KeyboardInterrupt
+    in the main thread, so `finally` blocks stop the watcher threads. Call from the main thread."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)

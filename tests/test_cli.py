@@ -23,7 +23,7 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     index = tmp_path / "index"
     missing = brief("ask", "When did Biden first strike Syria?", index=index)
     assert missing.returncode == 1
-    assert f"no index at {index}; run `brief ingest seeds/`" in missing.stderr
+    assert f"no index at {index}; build it with `brief ingest --index {index}`" in missing.stderr
 
     built = brief("ingest", str(SEEDS), index=index)
     assert built.returncode == 0, built.stderr

@@ -28,7 +28,7 @@ def test_manifest_describes_the_index(settings: Settings, embedder: Embedder, se
 
 
 def test_no_index_says_how_to_build_one(tmp_path: Path) -> None:
-    with pytest.raises(NoIndexError, match=r"no index at .*; run `brief ingest seeds/`"):
+    with pytest.raises(NoIndexError, match=r"no index at .*; build it with `brief ingest --index "):
         IndexReader(tmp_path / "nothing")
 
 
