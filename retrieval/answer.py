@@ -38,6 +38,8 @@ NUMBER = re.compile(
 )
 WHO = re.compile(r"^\s*(?:who|whom|whose)\b|\bwhich\s+(?:person|man|woman|star|player|leader|politician|company|country)\b", re.I)
 WHERE = re.compile(r"^\s*where\b|\bwhich\s+(?:city|country|state|place|region|continent|town|park)\b", re.I)
+# "Which show ...", "what country ...": the answer is most often a name.
+WHICH = re.compile(r"\b(?:which|what)\s+(?!(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could)\b)[a-z]+", re.I)
 NAME = re.compile(r"\b[A-Z][\w’'-]+(?:\s+(?:of\s+|de\s+|the\s+)?[A-Z][\w’'-]+)*")
 BM25_K1, BM25_B, SENTENCE_WORDS = 1.2, 0.75, 25.0  # the usual BM25 constants; a news sentence's length
 
@@ -49,8 +51,8 @@ FEATURES = (
     "bm25",  # the sentence's own BM25 for the question's words
     "rarest",  # the sentence has the question's rarest word the corpus knows
     "novel",  # share of the sentence's content words the question does not use
-    "type_asked",  # the question asks for a number, date, person or place
-    "type_found",  # ... and the sentence has one (a name not in the question, for "who")
+    "type_asked",  # the question asks for a number, date, person, place or other name ("which show")
+    "type_found",  # ... and the sentence has one (a name the question does not use, for names)
     "fused",  # the passage's reciprocal-rank-fusion score, times 60
     "rank",  # 1 / the passage's rank
     "both_retrievers",  # keyword and dense search both found the passage
@@ -192,19 +194,22 @@ def _moved(p: AnswerPick, hit: int) -> AnswerPick:
 
 
 def choose(
-    picks: Sequence[AnswerPick], question: Question, threshold: float | None, floor: bool = True
-) -> AnswerPick | None:
+    picks: Sequence[AnswerPick], question: Question, model: AnswerModel | None, floor: bool = True,
+    pool_threshold: float | None = None,
+) -> AnswerPick | None:  # fmt: skip
     """The answer among the candidates, or None when no sentence is likely enough to hold it."""
     if not picks:
         return None
     best = picks[0]
     time = question.time
-    if floor and threshold is not None and best.score < threshold:
+    if floor and model is not None and best.score < model.threshold:
         return None
     if not (time.order or time.after or time.before):
         return best
-    # About the question: every sentence Brief would be willing to answer with.
-    pool = [p for p in picks if threshold is None or p.score >= threshold] or [best]
+    # About the question: sentences likely enough to hold the answer (a fitted level), ordered by date.
+    if pool_threshold is None:
+        pool_threshold = model.pool_threshold if model is not None else 0.0
+    pool = [p for p in picks if p.score >= pool_threshold] or [best]
     dated = [p for p in pool if p.when is not None]
     in_range = [p for p in dated if time.admits(p.when.first, p.when.last)]  # type: ignore[union-attr]
     if time.after or time.before:
@@ -245,7 +250,7 @@ def _when(mentions: list[DateMention], published: str | None, text: str) -> When
 
 
 def _asked_type(question: str) -> str | None:
-    """What kind of answer the question asks for: "number", "date", "person" or "place"."""
+    """What kind of answer the question asks for: "number", "date", "person", "place" or "name"."""
     if HOW_MANY.search(question) or re.search(r"\bhow\s+(?:long|old|far|big|large|soon)\b|\bwhat\s+(?:percentage|share|number|amount)\b", question, re.I):
         return "number"
     if WHEN.search(question):
@@ -254,6 +259,8 @@ def _asked_type(question: str) -> str | None:
         return "person"
     if WHERE.search(question):
         return "place"
+    if WHICH.search(question):
+        return "name"
     return None
 
 

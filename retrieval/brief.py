@@ -137,9 +137,10 @@ def clean_question(question: str, limit: int) -> str:
 class Brief:
     """A loaded model and index that answer questions; reloads the index when it is updated."""
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, model: AnswerModel | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
+        self.answer_model = model
         self._reader: IndexReader | None = None
         self._lock = threading.Lock()
 
@@ -177,8 +178,8 @@ class Brief:
         return current
 
     def model(self, reader: IndexReader) -> AnswerModel | None:
-        """The fitted answer model for the index's embedding model."""
-        return answer_model(reader.manifest.model_id)
+        """The fitted answer model for the index's embedding model (or the one given, when fitting)."""
+        return self.answer_model or answer_model(reader.manifest.model_id)
 
     def ask(
         self,
@@ -201,7 +202,7 @@ class Brief:
         reader = self.reader()
         q = read_question(reader, text, as_of, o.dates)
         hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
-        pick = choose(picks, q, model.threshold if model else None, o.floor)
+        pick = choose(picks, q, model, o.floor)
         dated = q.time.asks_when or q.time.order is not None
         result = build_result(text, hits, pick, k, reader.passage_count(), reader.version, dated)
         searched_for = q.search if q.corrections else None

@@ -34,6 +34,7 @@ class AnswerModel:
     weights: np.ndarray
     bias: float
     threshold: float  # below this probability Brief says it has no answer
+    pool_threshold: float  # sentences this likely are "about the question" when ordering by date or keeping to a range
     model_id: str
     info: dict[str, Any] = field(default_factory=dict)  # training data, split and held-out figures
 
@@ -47,7 +48,7 @@ class AnswerModel:
         return {
             "features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
             "weights": self.weights.tolist(), "bias": self.bias, "threshold": self.threshold,
-            "model_id": self.model_id, "info": self.info,
+            "pool_threshold": self.pool_threshold, "model_id": self.model_id, "info": self.info,
         }  # fmt: skip
 
     @classmethod
@@ -55,7 +56,8 @@ class AnswerModel:
         """Inverse of to_dict."""
         return cls(
             tuple(d["features"]), np.asarray(d["mean"]), np.asarray(d["scale"]), np.asarray(d["weights"]),
-            float(d["bias"]), float(d["threshold"]), str(d["model_id"]), dict(d.get("info") or {}),
+            float(d["bias"]), float(d["threshold"]), float(d.get("pool_threshold", d["threshold"])), str(d["model_id"]),
+            dict(d.get("info") or {}),
         )  # fmt: skip
 
 

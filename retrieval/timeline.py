@@ -49,7 +49,7 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
     q = read_question(reader, topic)
     hits, picks, model = brief.find(reader, q, DEPTH, Options(), Scope())
     # About the topic: the sentences Brief would answer a question on it with.
-    about = [p for p in picks if model is None or p.score >= model.threshold]
+    about = [p for p in picks if model is None or p.score >= model.pool_threshold]
     # A publication date stands in for an article's event only where its text dates none in
     # that month: a report on Friday of a strike on Tuesday must not add a line for Friday.
     text_months: dict[str, set[tuple[int, int]]] = {}
