@@ -42,6 +42,7 @@ class Settings:
     feed_interval_s: float = 900.0
     watch: bool = True
     watch_debounce_s: float = 2.0
+    follow_symlinks: bool = False  # follow links that lead out of the articles folder
     announce_channel: str | None = None
     crash_checkpoint: str | None = None  # testing aid: an ingest stops dead at this named step
     show_progress: bool = True
@@ -85,6 +86,7 @@ class Settings:
                 feed_interval_s=60 * float(values.get("BRIEF_FEED_INTERVAL") or 15),
                 watch=(values.get("BRIEF_WATCH") or "1").lower() in TRUE_WORDS,
                 watch_debounce_s=float(values.get("BRIEF_WATCH_DEBOUNCE") or 2),
+                follow_symlinks=(values.get("BRIEF_FOLLOW_SYMLINKS") or "0").lower() in TRUE_WORDS,
                 announce_channel=values.get("BRIEF_ANNOUNCE_CHANNEL") or None,
                 crash_checkpoint=values.get("BRIEF_TEST_CHECKPOINT") or None,
                 show_progress=(values.get("BRIEF_PROGRESS") or "1").lower() in TRUE_WORDS,
