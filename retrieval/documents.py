@@ -312,7 +312,7 @@ def _capped(meta: dict[str, Any]) -> dict[str, Any]:
         if len(text) <= limit:
             out[key] = text
         elif key in ("title", "outlet", "author"):
-            out[key] = text[: limit - 1].rsplit(" ", 1)[0].rstrip() + "…"
+            out[key] = text[: limit - 3].rsplit(" ", 1)[0].rstrip() + "…"  # "..." once normalised
         # a URL or date this long cannot be right: dropped
     return out
 
