@@ -198,8 +198,12 @@ class IndexWriter:
         self._acquire_lock()
         try:
             self._prepare()
-        except BaseException:
+        except BaseException as exc:
+            if hasattr(self, "_building"):  # a partial copy must not keep the disk full
+                shutil.rmtree(self._building, ignore_errors=True)
             self._release_lock()
+            if _disk_fault(exc):  # e.g. no room for the copy of the live database
+                raise self._write_failed(exc) from exc
             raise
         return self
 

@@ -28,6 +28,7 @@ from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexWriteError
 from retrieval.index import IndexReader, live_version
 from retrieval.ingest import ingest
+from retrieval.store import Store
 from retrieval.updates import Updater
 
 MB = 1024 * 1024
@@ -318,20 +319,43 @@ def test_pdf_and_word_are_ingested_and_bad_ones_skipped(
 # --- the disk and the index folder ------------------------------------------------------------
 
 
+def fill_the_disk(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next index version's writes fail as on a full disk.
+
+    "files": a simulated ENOSPC at the writer's own file I/O (manifest, pointer). "sqlite": a
+    real SQLITE_FULL, by capping the new version's database at the pages it already has.
+    """
+    if where == "files":
+
+        def disk_full(path: Path, data: bytes) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+        monkeypatch.setattr(index_module, "write_file", disk_full)
+        return
+    real_store = index_module.Store
+
+    def capped_store(path: Path, readonly: bool = False) -> Store:
+        store = real_store(path, readonly)
+        if not readonly:
+            pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+            store.conn.execute(f"PRAGMA max_page_count = {pages}")
+        return store
+
+    monkeypatch.setattr(index_module, "Store", capped_store)
+
+
+@pytest.mark.parametrize("where", ["files", "sqlite"])
 def test_disk_full_is_one_line_and_the_live_version_keeps_answering(
-    settings: Settings, embedder: Embedder, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+    settings: Settings, embedder: Embedder, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, where: str,
+) -> None:  # fmt: skip
     settings = settings.with_(articles_dir=seeds_copy)
     ingest([seeds_copy], settings, embedder=embedder)
     brief = Brief(settings, embedder)
     question = "When will the Valmora container terminal open?"
     before = brief.ask(question)
     (seeds_copy / "valmora.txt").write_text(GOOD, encoding="utf-8")
-
-    def disk_full(path: Path, data: bytes) -> None:  # a simulated fault at the writer's file I/O
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-
-    monkeypatch.setattr(index_module, "write_file", disk_full)
+    fill_the_disk(where, monkeypatch)
     with pytest.raises(IndexWriteError) as failed:
         brief.ingest([seeds_copy])
     message = str(failed.value)
