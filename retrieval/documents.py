@@ -30,9 +30,9 @@ JSON_SUFFIXES = {".json", ".jsonl"}
 OFFICE_SUFFIXES = {".pdf", ".docx"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSON_SUFFIXES | OFFICE_SUFFIXES
 FRONT_MATTER_MAX_CHARS = 64 * 1024
+JSON_TOO_DEEP = "JSON nested too deeply (arrays or objects hundreds of levels deep); an article record is flat"
 # Longest declared value kept per field: a title is a line, not a document. Longer titles, outlets
 # and authors are cut at a word with "…"; a longer URL or date cannot be right and is dropped.
-JSON_TOO_DEEP = "JSON nested too deeply (arrays or objects hundreds of levels deep); an article record is flat"
 META_MAX_CHARS = {"title": 500, "outlet": 200, "author": 300, "url": 2048, "published": 100}
 META_KEYS = ("title", "outlet", "published", "url", "author")
 # Alternative names for the metadata fields found in JSON exports and front matter.
@@ -120,7 +120,7 @@ def walk(root: Path, follow_symlinks: bool = False) -> tuple[list[Path], list[tu
     top = root.resolve()
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
-    seen: set[tuple[int, int]] = set()
+    seen: dict[tuple[int, int], Path] = {}  # each folder read, by identity, with the path it was read at
     stack = [root]
     while stack:
         folder = stack.pop()
@@ -131,10 +131,12 @@ def walk(root: Path, follow_symlinks: bool = False) -> tuple[list[Path], list[tu
         except OSError as exc:
             problems.append((str(folder), f"cannot read folder: {_why(exc)}"))
             continue
-        if (st.st_dev, st.st_ino) in seen:
-            problems.append((str(folder), "symbolic link loop (a link back to a folder already read)"))
+        if (first := seen.get((st.st_dev, st.st_ino))) is not None:
+            looped = folder.is_relative_to(first)
+            problems.append((str(folder), f"symbolic link loop (back to {first})" if looped
+                             else f"symbolic link to a folder already read as {first}"))  # fmt: skip
             continue
-        seen.add((st.st_dev, st.st_ino))
+        seen[(st.st_dev, st.st_ino)] = folder
         subfolders: list[Path] = []
         for entry in entries:
             if entry.name.startswith("."):
