@@ -92,19 +92,22 @@ def reasons(skipped: list[tuple[str, str]]) -> dict[str, str]:
     return {Path(path).name: reason for path, reason in skipped}
 
 
-def make_unreadable(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """chmod 000 when that stops us; as root (who reads anything) a simulated EACCES on this one path."""
+def make_unreadable(paths: list[Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """chmod 000 when that stops us; as root (who reads anything) a simulated EACCES on these paths."""
     if not ROOT_USER:
-        path.chmod(0)
+        for path in paths:
+            path.chmod(0)
         return
-    real = Path.read_bytes
+    denied = {path.resolve() for path in paths}
+    for method in ("read_bytes", "read_text"):
+        real = getattr(Path, method)
 
-    def read_bytes(self: Path) -> bytes:
-        if self.resolve() == path.resolve():
-            raise PermissionError(errno.EACCES, "Permission denied", str(self))
-        return real(self)
+        def refuse(self: Path, *args: object, _real: object = real, **kwargs: object) -> object:
+            if self.resolve() in denied:
+                raise PermissionError(errno.EACCES, "Permission denied", str(self))
+            return _real(self, *args, **kwargs)  # type: ignore[operator]
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        monkeypatch.setattr(Path, method, refuse)
 
 
 # --- one bad file never stops the others --------------------------------------------------------
@@ -131,7 +134,8 @@ def test_unreadable_and_vanishing_files_are_skips_and_the_run_goes_on(
     (folder / "deep.json").write_text(deep_json(), encoding="utf-8")
     locked = folder / "locked.txt"
     locked.write_text(GOOD.replace("Valmora", "Ostrava"), encoding="utf-8")
-    make_unreadable(locked, monkeypatch)
+    (folder / "sources.jsonl").write_text(json.dumps({"file": "good.txt", "title": "Terminal"}), encoding="utf-8")
+    make_unreadable([locked, folder / "sources.jsonl"], monkeypatch)
     gone = (folder / "gone.txt").resolve()
     gone.write_text(GOOD.replace("Valmora", "Kestrel"), encoding="utf-8")
     # The file vanishes for real between the moment ingest sizes it up and the moment it reads it.
@@ -150,6 +154,7 @@ def test_unreadable_and_vanishing_files_are_skips_and_the_run_goes_on(
     assert "nested too deeply" in why["deep.json"]
     assert "permission denied" in why["locked.txt"]
     assert "vanished" in why["gone.txt"]
+    assert why["sources.jsonl"].startswith("cannot read: permission denied")  # its files are read without it
 
 
 def _with_stat(stat: object, monkeypatch: pytest.MonkeyPatch) -> object:
