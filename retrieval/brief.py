@@ -166,11 +166,11 @@ class Brief:
             embedder = self.embedder
             try:
                 fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
-            except BriefError:
+            except BriefError as exc:
                 if current is None:
                     raise
                 # A bad new version must not take down a bot that still has a good one.
-                log.exception("cannot open the new index version; still answering from %s", current.version)
+                log.warning("%s; still answering from version %s", exc, current.version)
                 return current
             with self._lock:
                 # Questions in flight keep their reference to the old version until they finish.

@@ -33,3 +33,7 @@ class CorruptIndexError(BriefError):
 
 class LockTimeoutError(BriefError):
     """Another writer holds the index lock."""
+
+
+class IndexWriteError(BriefError):
+    """The next index version could not be written (disk full, read-only, I/O error)."""

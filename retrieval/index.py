@@ -11,9 +11,11 @@ complete, so readers (and a crash at any moment) only ever see whole versions.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
 import shlex
 import shutil
 import sqlite3
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.errors import CorruptIndexError, IndexMismatchError, IndexWriteError, LockTimeoutError, NoIndexError
 from retrieval.store import Store, StoredPassage, now_iso
 from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
 
@@ -37,6 +39,7 @@ LOCK = ".lock"
 MANIFEST = "manifest.json"
 DATABASE = "brief.sqlite"
 VECTORS = "vectors.faiss"
+VERSION_NAME = re.compile(r"v[0-9]{6,}")
 
 
 @dataclass(frozen=True)
@@ -88,14 +91,29 @@ def build_hint(index_dir: Path) -> str:
     )
 
 
+def read_pointer(index_dir: Path) -> str:
+    """The version name CURRENT holds; CorruptIndexError when it is not a version name."""
+    raw = (index_dir / POINTER).read_bytes()
+    try:
+        name = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        name = ""
+    if not VERSION_NAME.fullmatch(name):
+        raise CorruptIndexError(
+            f"the index at {index_dir} is damaged: {POINTER} does not name a version ({raw[:20]!r}); "
+            f"{rebuild_hint(index_dir)}"
+        )
+    return name
+
+
 def live_version(index_dir: Path) -> Path:
     """Folder of the live version; NoIndexError when there is none."""
     pointer = index_dir / POINTER
     if not pointer.is_file():
         raise NoIndexError(f"no index at {index_dir}; {build_hint(index_dir)}")
-    name = pointer.read_text(encoding="utf-8").strip()
+    name = read_pointer(index_dir)
     folder = index_dir / "versions" / name
-    if not name or not folder.is_dir():
+    if not folder.is_dir():
         raise CorruptIndexError(
             f"the index at {index_dir} points to a missing version {name!r}; {rebuild_hint(index_dir)}"
         )
@@ -154,9 +172,14 @@ class IndexReader:
             self.vectors = VectorIndex.load(self.folder / VECTORS, Structure(**self.manifest.vectors))
             self.store = Store(self.folder / DATABASE, readonly=True)
             self.store.check()
-            _, passages = self.store.counts()
+            articles, passages = self.store.counts()
         except (RuntimeError, sqlite3.DatabaseError) as exc:
             raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
+        if (self.manifest.articles, self.manifest.passages) != (articles, passages):
+            raise CorruptIndexError(
+                f"the index at {index_dir} is inconsistent: its manifest counts {self.manifest.articles} articles and "
+                f"{self.manifest.passages} passages, its database {articles} and {passages}; {rebuild_hint(index_dir)}"
+            )
         if len(self.vectors) != passages or self.vectors.dim != self.manifest.dim:
             raise CorruptIndexError(
                 f"the index at {index_dir} is inconsistent ({len(self.vectors)} vectors for {passages} passages); "
@@ -172,9 +195,11 @@ class IndexReader:
     def is_stale(self) -> bool:
         """True when a newer version has gone live since this reader was opened."""
         try:
-            return (self.index_dir / POINTER).read_text(encoding="utf-8").strip() != self.version
+            return read_pointer(self.index_dir) != self.version
         except OSError:
             return False
+        except CorruptIndexError:
+            return True  # opening it reports the damage; this reader keeps answering meanwhile
 
     def close(self) -> None:
         """Release the database connection."""
@@ -257,20 +282,40 @@ class IndexWriter:
         self._acquire_lock()
         try:
             self._prepare()
-        except BaseException:
+        except BaseException as exc:
+            if hasattr(self, "_building"):  # a partial copy must not keep the disk full
+                shutil.rmtree(self._building, ignore_errors=True)
             self._release_lock()
+            if _disk_fault(exc):  # e.g. no room for the copy of the live database
+                raise self._write_failed(exc) from exc
             raise
         return self
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         try:
+            if exc is not None and _disk_fault(exc):
+                raise self._write_failed(exc) from exc
             if exc_type is None and self.changed:
-                self._publish()
+                try:
+                    self._publish()
+                except (OSError, RuntimeError, sqlite3.Error) as err:  # RuntimeError: faiss's writes
+                    raise self._write_failed(err) from err
         finally:
             if self.store is not None:
                 self.store.close()
             shutil.rmtree(self._building, ignore_errors=True)
             self._release_lock()
+
+    def _write_failed(self, exc: BaseException) -> IndexWriteError:
+        try:
+            live = f"the index still serves version {read_pointer(self.index_dir)}"
+        except (OSError, CorruptIndexError):
+            live = "no version was published"
+        what = "no space left on device" if _disk_fault(exc, full_only=True) else " ".join(str(exc).split())[:200]
+        return IndexWriteError(
+            f"cannot write the index at {self.index_dir}: {what}; {live}. Free some space (or fix the folder's "
+            "permissions) and run the ingest again"
+        )
 
     def _acquire_lock(self) -> None:
         self.index_dir.mkdir(parents=True, exist_ok=True)
@@ -362,7 +407,7 @@ class IndexWriter:
             updated_at=now_iso(),
             vectors=asdict(vectors.structure),
         )
-        (self._building / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_file(self._building / MANIFEST, (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
         for item in self._building.iterdir():
             _fsync(item)
         self.checkpoint("written")
@@ -371,7 +416,7 @@ class IndexWriter:
         _fsync(final.parent)
         self.checkpoint("renamed")
         tmp = self.index_dir / f".{POINTER}.tmp"
-        tmp.write_text(name + "\n", encoding="utf-8")
+        write_file(tmp, f"{name}\n".encode())
         _fsync(tmp)
         os.replace(tmp, self.index_dir / POINTER)
         _fsync(self.index_dir)
@@ -396,6 +441,26 @@ def checkpoint_hook(name: str | None) -> Callable[[str], None]:
             threading.Event().wait()
 
     return hook
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write a small file of the index (manifest, pointer): the writer's own file I/O."""
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+WRITE_ERRNOS = FULL_ERRNOS | {errno.EROFS, errno.EIO}
+
+
+def _disk_fault(exc: BaseException, full_only: bool = False) -> bool:
+    """True for errors of the disk under the index rather than of the data (full, read-only, I/O)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (FULL_ERRNOS if full_only else WRITE_ERRNOS)
+    if isinstance(exc, sqlite3.OperationalError):
+        codes = {sqlite3.SQLITE_FULL} if full_only else {sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY}
+        return getattr(exc, "sqlite_errorcode", None) in codes or (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in codes
+    return "No space left on device" in str(exc)
 
 
 def _fsync(path: Path) -> None:

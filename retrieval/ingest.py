@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from retrieval.articles import Article, build_article
-from retrieval.documents import FileRead, SkipFile, discover, load_sidecar, read_file
+from retrieval.documents import SOURCES_FILE, FileRead, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
 from retrieval.index import IndexWriter, checkpoint_hook
 from retrieval.passages import Passage, split_passages
@@ -76,7 +76,7 @@ def ingest(
     """
     started = time.perf_counter()
     say = log or (lambda _msg: None)
-    files, skipped = discover(paths)
+    files, skipped = discover(paths, settings.follow_symlinks)
     skipped = [(display_path(p), r) for p, r in skipped]
     mid = embedder.model_id if embedder else model_id(settings.embed_model)
     dim = embedder.dim if embedder else None
@@ -95,11 +95,15 @@ def ingest(
         pending: dict[str, Article] = {}  # new article texts, by content id
         links: list[tuple[FileRead, list[str]]] = []
         for path in files:
-            sidecar = sidecars.setdefault(path.parent, load_sidecar(path.parent))
+            if path.parent not in sidecars:
+                sidecars[path.parent] = _sidecar(path.parent, skipped)
             try:
-                read = read_file(path, settings.max_file_bytes, sidecar.get(path.name))
+                read = read_file(path, settings.max_file_bytes, sidecars[path.parent].get(path.name))
             except SkipFile as exc:
                 skipped.append((display_path(path), str(exc)))
+                continue
+            except Exception as exc:  # one bad file never stops the others
+                skipped.append((display_path(path), unexpected(exc)))
                 continue
             skipped.extend((display_path(p), r) for p, r in read.skipped)
             if known.get(read.path) == read.fingerprint:
@@ -113,6 +117,9 @@ def ingest(
                     article = build_article(doc)
                 except SkipFile as exc:
                     skipped.append((where, str(exc)))
+                    continue
+                except Exception as exc:  # e.g. HTML nested too deeply for the extractor
+                    skipped.append((where, unexpected(exc)))
                     continue
                 doc_ids.append(article.doc_id)
                 if article.doc_id in pending:
@@ -166,6 +173,22 @@ def ingest(
         ],
         **counts,
     )  # fmt: skip
+
+
+def unexpected(exc: BaseException) -> str:
+    """A skip reason for an error no rule foresaw (the file is passed over, the run goes on)."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    message = " ".join(str(exc).split())[:160]
+    return f"could not be read ({type(exc).__name__}{': ' + message if message else ''})"
+
+
+def _sidecar(folder: Path, skipped: list[tuple[str, str]]) -> dict[str, dict]:
+    try:
+        return load_sidecar(folder)
+    except SkipFile as exc:
+        skipped.append((display_path(folder / SOURCES_FILE), f"{exc}; its files are read without it"))
+        return {}
 
 
 def _embed_and_store(writer: IndexWriter, embedder: Embedder, articles: list[Article], progress: bool) -> int:

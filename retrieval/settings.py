@@ -53,6 +53,7 @@ class Settings:
     feed_poll_timeout_s: float = 600.0
     watch: bool = True
     watch_debounce_s: float = 2.0
+    follow_symlinks: bool = False  # follow links that lead out of the articles folder
     announce_channel: str | None = None
     crash_checkpoint: str | None = None  # testing aid: an ingest stops dead at this named step
     show_progress: bool = True
@@ -108,6 +109,7 @@ class Settings:
             feed_poll_timeout_s=v.number("BRIEF_FEED_POLL_TIMEOUT", 600.0, minimum=0.01),
             watch=v.flag("BRIEF_WATCH", True),
             watch_debounce_s=v.number("BRIEF_WATCH_DEBOUNCE", 2.0, minimum=0),
+            follow_symlinks=v.flag("BRIEF_FOLLOW_SYMLINKS", False),
             announce_channel=v.get("BRIEF_ANNOUNCE_CHANNEL") or None,
             crash_checkpoint=v.get("BRIEF_TEST_CHECKPOINT") or None,
             show_progress=v.flag("BRIEF_PROGRESS", True),

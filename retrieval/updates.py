@@ -44,7 +44,7 @@ class Updater:
         self._threads: list[threading.Thread] = []
         self.watcher = FolderWatcher(
             self.settings.articles_dir, self._changed, debounce_s=self.settings.watch_debounce_s,
-            poll_s=min(1.0, self.settings.watch_debounce_s / 2),
+            poll_s=min(1.0, self.settings.watch_debounce_s / 2), follow_symlinks=self.settings.follow_symlinks,
         )  # fmt: skip
 
     def update(self, fetch: bool = False) -> Update:

@@ -13,27 +13,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from retrieval.documents import SOURCES_FILE, is_article_file
+from retrieval.documents import SOURCES_FILE, is_article_file, walk
+from retrieval.errors import BriefError
 
 log = logging.getLogger(__name__)
 Snapshot = dict[str, tuple[int, int]]
 
 
-def snapshot(folder: Path) -> Snapshot:
-    """(mtime, size) of every article file and sources.jsonl under `folder`."""
+def snapshot(folder: Path, follow_symlinks: bool = False) -> Snapshot:
+    """(mtime, size) of every article file and sources.jsonl under `folder`, as ingest sees them."""
     found: Snapshot = {}
     if not folder.is_dir():
         return found
-    for path in folder.rglob("*"):
-        rel = path.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
+    for path in walk(folder, follow_symlinks)[0]:
         if is_article_file(path) or path.name == SOURCES_FILE:
             try:
                 st = path.stat()
             except OSError:
                 continue  # removed while we looked
-            found[str(rel)] = (st.st_mtime_ns, st.st_size)
+            found[str(path.relative_to(folder))] = (st.st_mtime_ns, st.st_size)
     return found
 
 
@@ -47,13 +45,15 @@ class FolderWatcher:
         debounce_s: float = 2.0,
         poll_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        follow_symlinks: bool = False,
     ) -> None:
         self.folder = folder
+        self.follow_symlinks = follow_symlinks
         self.on_change = on_change
         self.debounce_s = debounce_s
         self.poll_s = poll_s
         self.clock = clock
-        self._last = snapshot(folder)
+        self._last = snapshot(folder, follow_symlinks)
         self._pending_since: float | None = None
         self._missing = False
         self.updates = 0
@@ -70,7 +70,7 @@ class FolderWatcher:
         if self._missing:
             log.info("the watched folder %s is back", self.folder)
             self._missing = False
-        current = snapshot(self.folder)
+        current = snapshot(self.folder, self.follow_symlinks)
         now = self.clock()
         if current != self._last:
             self._last = current
@@ -81,6 +81,8 @@ class FolderWatcher:
         self._pending_since = None
         try:
             self.on_change()
+        except BriefError as exc:  # e.g. disk full: one line; the index keeps its live version
+            log.error("updating the index from %s failed: %s", self.folder, exc)
         except Exception:  # an update failure must not stop the watching
             log.exception("updating the index from %s failed", self.folder)
         self.updates += 1

@@ -103,13 +103,16 @@ def test_discover_is_recursive_and_skips_metadata_and_hidden(tmp_path: Path) -> 
     write(tmp_path / "a.txt", BODY)
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub" / "b.html", "<html></html>")
-    write(tmp_path / "sub" / "notes.pdf", "x")
+    write(tmp_path / "sub" / "notes.odt", "x")
     write(tmp_path / "sources.jsonl", "")
     (tmp_path / ".git").mkdir()
     write(tmp_path / ".git" / "c.txt", BODY)
-    files, missing = discover([tmp_path, tmp_path / "nope.txt"])
+    write(tmp_path / ".DS_Store", "x")
+    files, passed = discover([tmp_path, tmp_path / "nope.txt"])
     assert sorted(p.name for p in files) == ["a.txt", "b.html"]
-    assert missing == [(str(tmp_path / "nope.txt"), "no such file or folder")]
+    assert [(Path(p).name, r.split(";")[0]) for p, r in passed] == [
+        ("notes.odt", "unsupported format (.odt)"), ("nope.txt", "no such file or folder"),
+    ]  # fmt: skip
 
 
 HTML = """<!DOCTYPE html><html><head>
