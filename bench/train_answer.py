@@ -121,6 +121,10 @@ def main() -> None:
     x, y, qn = np.asarray(rows.x), np.asarray(rows.y), np.asarray(rows.q)
     np.savez_compressed(CACHE / "answer-rows.npz", x=x, y=y, q=qn)
     model, report = fit(x, y, qn, rows.meta, args.precision, embedder.model_id, args.threshold_sets.split(","))
+    if available("timeqa"):
+        brief, keys = build("timeqa", embedder)
+        model, pool_report = fit_pool(model, brief, timeqa_questions())
+        report += "\n" + pool_report
     path = path_for("answer", embedder.model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -146,7 +150,7 @@ def fit(
     mean, scale = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
     lr = LogisticRegression(C=1.0, max_iter=2000)
     lr.fit((x[train] - mean) / scale, y[train], sample_weight=weight[train])
-    model = AnswerModel(FEATURES, mean, scale, lr.coef_[0], float(lr.intercept_[0]), 0.5, model_id)
+    model = AnswerModel(FEATURES, mean, scale, lr.coef_[0], float(lr.intercept_[0]), 0.5, 0.5, model_id)
     prob = model.probabilities(x)
     tops = _tops(prob, y, qn, len(meta))
     chosen = [m[0] in threshold_sets or not set(threshold_sets) & set(dataset) for m in meta]
@@ -163,12 +167,48 @@ def fit(
         "held_out": _figures(tops, meta, threshold, held=True),
         "train": _figures(tops, meta, threshold, held=False),
     }
-    model = AnswerModel(FEATURES, mean, scale, lr.coef_[0], float(lr.intercept_[0]), threshold, model_id, info)
+    model = AnswerModel(FEATURES, mean, scale, lr.coef_[0], float(lr.intercept_[0]), threshold, threshold, model_id,
+                        info)  # fmt: skip
     lines = [f"threshold {threshold:.3f} (precision ≥ {precision} on the train half)", "weights:"]
     lines += [f"  {f:18} {w:+.3f}" for f, w in sorted(zip(FEATURES, model.weights, strict=True), key=lambda t: -abs(t[1]))]
     lines.append("held out:")
     lines += [f"  {k}: {v}" for k, v in info["held_out"].items()]
     return model, "\n".join(lines)
+
+
+def fit_pool(model: AnswerModel, brief: object, questions: list[DevQuestion]) -> tuple[AnswerModel, str]:
+    """The pool level for questions that keep to a period or order by date, fitted on TimeQA's train half.
+
+    TimeQA's questions each name a period ("in 2005", "from Nov 1935 to Sep 1937"): the level is the
+    one whose answers hold the answer most often there; the held-out half gives the figure.
+    """
+    from dataclasses import replace
+
+    from retrieval.answer import choose
+
+    brief.answer_model = model  # type: ignore[attr-defined]
+    reader = brief.reader()  # type: ignore[attr-defined]
+    cases: list[tuple[bool, object, list, tuple[str, ...]]] = []
+    for dq in questions:
+        q = read_question(reader, dq.question)
+        if not (q.time.after or q.time.before or q.time.order):
+            continue
+        _, picks, _ = brief.find(reader, q, POOL_DEPTH, Options(), Scope())  # type: ignore[attr-defined]
+        cases.append((held_out(dq.group), q, picks, dq.answers))
+    grid = sorted({0.0, *np.round(np.linspace(0.0, model.threshold, 21), 4)})
+
+    def accuracy(level: float, held: bool) -> float:
+        chosen = [(choose(p, q, model, False, level), a) for h, q, p, a in cases if h == held]
+        return sum(c is not None and holds(c.text, a) for c, a in chosen) / max(1, len(chosen))
+
+    best = max(grid, key=lambda level: (accuracy(level, False), level))
+    fitted = replace(model, pool_threshold=float(best), info={
+        **model.info,
+        "pool_fit": {"questions_with_a_period": len(cases), "train_accuracy": round(accuracy(best, False), 3),
+                     "held_out_accuracy": round(accuracy(best, True), 3),
+                     "held_out_accuracy_at_answer_threshold": round(accuracy(model.threshold, True), 3)},
+    })  # fmt: skip
+    return fitted, f"pool threshold {best:.3f}: {fitted.info['pool_fit']}"
 
 
 def _tops(prob: np.ndarray, y: np.ndarray, qn: np.ndarray, n: int) -> list[tuple[float, bool]]:
