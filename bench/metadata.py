@@ -93,7 +93,9 @@ def text_url_byline_title_published(r: Record, n: int, rng: random.Random) -> tu
         head.append("By " + " and ".join(r["authors"][:2]))
     if r["title"]:
         head.append(r["title"])
-    head.append(f"Published {when.strftime('%A, %B')} {when.day}, {when.year} {when.strftime('%I:%M %p').lstrip('0')} ET")
+    head.append(
+        f"Published {when.strftime('%A, %B')} {when.day}, {when.year} {when.strftime('%I:%M %p').lstrip('0')} ET"
+    )
     if rng.random() < 0.5:
         head.append(f"Updated {when.strftime('%b')}. {when.day}, {when.year}")
     return f"{n:04d}.txt", "\n".join(head) + "\n\n" + _body(r) + "\n"
@@ -224,8 +226,14 @@ def run_layout(name: str, layout: Layout, records: list[Record], folder: Path) -
         "date": sum(a is not None and a.published == _day(r) for a, r in articles) / max(1, len(articles)),
         "url": sum(a is not None and a.url == r["url"] for a, r in articles) / max(1, len(articles)),
         "false": [(r, a) for a, r in articles if a is not None and a.title is not None and not r["title"]],
-        "misses": [(r, a) for a, r in articles if a is None or a.published != _day(r) or a.url != r["url"]
-                   or (r["title"] and not same(a.title, r["title"]))],
+        "misses": [
+            (r, a)
+            for a, r in articles
+            if a is None
+            or a.published != _day(r)
+            or a.url != r["url"]
+            or (r["title"] and not same(a.title, r["title"]))
+        ],
     }
 
 

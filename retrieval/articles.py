@@ -62,7 +62,7 @@ def build_article(doc: Document) -> Article:
     if title and len(paragraphs) > 1 and normalize_line(paragraphs[0]).lower() == normalize_line(title).lower():
         paragraphs = paragraphs[1:]
     if not paragraphs:
-        raise SkipFile("no article text left after removing page furniture")
+        raise SkipFile(_nothing_left(text))
     body = PARAGRAPH_SEPARATOR.join(paragraphs)
     # Declared metadata first, then the text's dateline, then a date in the file name; never today.
     published = parse_date(meta.get("published")) if meta.get("published") else None
@@ -77,6 +77,18 @@ def build_article(doc: Document) -> Article:
         published=published,
         url=_str(meta.get("url")) or cleaned.url,
         author=_str(meta.get("author")) or cleaned.author,
+    )
+
+
+def _nothing_left(text: str) -> str:
+    """Why a document has no article text: the reason names what the text held."""
+    if not any(ch.isalpha() for ch in text):
+        return "no words in the text (only numbers or punctuation)"
+    snippet = normalize_line(text)[:60]
+    return (
+        f'no article text left after removing page furniture (the text was only "{snippet}")'
+        if len(normalize_line(text)) <= 60
+        else "no article text left after removing page furniture"
     )
 
 

@@ -89,20 +89,25 @@ BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 # players, and newsletter promos. Lines that match are dropped at cleaning.
 RESIDUE_LINE = re.compile(
     r"""^(?:
-      (?:more|also|related|watch|listen|previously|opinion|trending|recommended|don'?t\ miss|must\ read)\s*:.*
+      (?i:more|also|related|watch|listen|previously|opinion|trending|recommended|don'?t\ miss|must\ read)\s*:.*
     | [A-Z][A-Za-z'’&\ ]{0,30}:(?=[A-Z0-9"'‘“$])(?!\d\d\b).{3,}
     | [►▶∎■▪□◆♦»]\s*[^.!?]{0,200}[!?]?
-    | contributing(?:\ writers?|\ reporters?)?\s*:.*
-    | (?:follow|reach|contact|email|e-mail|write\ to)\b.{0,160}(?:@\w|\btwitter\b|\d{3}-\d{4}).{0,160}
+    | (?i:contributing(?:\ writers?|\ reporters?)?)\s*:.*
+    | (?i:follow|reach|contact|email|e-mail|write\ to)\b.{0,160}(?i:@\w|\btwitter\b|\d{3}-\d{4}).{0,160}
     | [\w.+-]+@[\w-]+(?:\.[\w-]+)+\W*
-    | (?:video\ )?ad\ feedback\b.*
-    | (?:video|watch|audio|play)\b.{0,150}\b\d{1,2}:\d\d\ -\ source\b.*
+    | (?i:(?:video\ )?ad\ feedback)\b.*
+    | (?i:(?:video|watch|audio|play)\b.{0,150}\b\d{1,2}:\d\d\ -\ source)\b.*
     | [A-Z][A-Z.,'’\ ]+\ -\ [A-Z]+\ \d{1,2}:\ .*
     )$""",
     re.X,
 )
 PROMO = re.compile(r"\b(?:sign(?:ing)?\s+up|subscrib(?:e|ing)|subscription)\b", re.I)
-PROMO_TARGET = re.compile(r"\b(?:newsletters?|inbox|sign\s+up\s+here|subscribe\s+here|today|digital\s+access|unlimited)\b", re.I)
+PROMO_TARGET = re.compile(
+    r"\b(?:newsletters?|inbox|sign\s+up\s+here|subscribe\s+here|today|digital\s+access|unlimited)\b", re.I
+)
+NOTICE = re.compile(
+    r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies)\b", re.I
+)
 SPEAKER = re.compile(r"^[A-Z][A-Z.'’\ -]{1,40}(?:,\s*[A-Z][A-Z.'’\ ()-]{1,40})?:\s")
 LABEL_HEADLINE = re.compile(r"^[A-Z][A-Za-z'’&\ ]{1,30}:\s*\S.*[^.]$")
 
@@ -172,7 +177,11 @@ def residue_score(sentence: str) -> float:
     if (BYLINE.match(line) and words(line) <= 12) or (CAPTION.search(line) and words(line) <= 60):
         return 0.9
     if line[0] in "►▶∎■▪□◆♦»|":
-        return 0.9
+        rest = line[1:].strip()
+        if _is_residue_line(rest):
+            return 1.0
+        # A marked headline is a link list; a marked full sentence is a news bullet (live updates).
+        return 0.2 if rest.endswith(TERMINAL) and words(rest) >= 8 else 0.9
     if SPEAKER.match(line):
         return 0.8
     if LABEL_HEADLINE.match(line) and line.split(":", 1)[0].isupper():
@@ -180,7 +189,7 @@ def residue_score(sentence: str) -> float:
     if line.count(" | ") >= 2 or (line.endswith(("...", "…")) and words(line) <= 25):
         return 0.6
     tokens = re.findall(r"[A-Za-z][\w'’-]*", line)
-    if len(tokens) >= 5 and not line.endswith(TERMINAL):
+    if len(tokens) >= 5 and not line.endswith(TERMINAL) and not BULLET.match(line) and not YEAR.search(line):
         capitalised = sum(w[0].isupper() for w in tokens if len(w) > 3) / max(1, sum(len(w) > 3 for w in tokens))
         if capitalised >= 0.8:
             return 0.6  # Title Case Without A Full Stop: a headline, not a sentence
@@ -248,7 +257,10 @@ def _is_navigation(block: list[str], previous: list[str] | None = None) -> bool:
         return False
     if previous and previous[-1].endswith(":"):
         return False  # a list introduced by its paragraph ("The plan has three parts:")
-    if any(line.endswith(":") for line in block[:-1]) or sum(line.endswith(TERMINAL) for line in block) > len(block) / 2:
+    if (
+        any(line.endswith(":") for line in block[:-1])
+        or sum(line.endswith(TERMINAL) for line in block) > len(block) / 2
+    ):
         return False  # a list under its own lead-in, or short sentences: content either way
     bullets = sum(bool(BULLET.match(line)) for line in block)
     short = sum(words(line) <= 6 for line in block)
@@ -265,9 +277,17 @@ def _is_furniture(line: str) -> bool:
     if not any(ch.isalpha() for ch in line):
         # "2021-02-26" alone is a dateline and "1975–1983 ." a list item, not furniture.
         return find_date(line) is None and not YEAR.search(line)
-    if FURNITURE.match(line) or _is_residue_line(line):
+    if _is_residue_line(line):
         return True
+    if FURNITURE.match(line):
+        # "Related species are found in Asia." is prose; notices and promos are furniture even as sentences.
+        return not _is_sentence(line) or bool(NOTICE.search(line))
     return bool(CAPTION.search(line)) and words(line) <= 60
+
+
+def _is_sentence(line: str) -> bool:
+    tokens = line.split()
+    return len(tokens) >= 6 and line.endswith((".", "!")) and sum(t[:1].islower() for t in tokens) >= 3
 
 
 def _drop_furniture(block: list[str]) -> list[str]:
@@ -347,7 +367,9 @@ def _only_a_date(line: str) -> bool:
     rest = line
     while found := find_date(rest):
         rest = rest[: found[1]] + " " + rest[found[2] :]
-    others = [w for w in re.split(r"[\s,|·•]+", rest) if w.strip("-—–:()") and not DATE_WORD.fullmatch(w.strip("-—–:()"))]
+    others = [
+        w for w in re.split(r"[\s,|·•]+", rest) if w.strip("-—–:()") and not DATE_WORD.fullmatch(w.strip("-—–:()"))
+    ]
     return len(others) <= 3 and not (len(others) > 1 and line.rstrip().endswith((".", "!", "?")))
 
 
