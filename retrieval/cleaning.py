@@ -90,7 +90,8 @@ BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 RESIDUE_LINE = re.compile(
     r"""^(?:
       (?i:more|also|related|watch|listen|previously|opinion|trending|recommended|don'?t\ miss|must\ read)\s*:.*
-    | [A-Z][A-Za-z'’&\ ]{0,30}:(?=[A-Z0-9"'‘“$])(?!\d\d\b).{3,}
+    | [A-Z][A-Za-z'’&\ ]{0,28}[A-Za-z'’]{3}:(?=[A-Z0-9"'‘“$])(?!\d\d\b).{3,}
+    | (?i:click|tap)\ here\b.*
     | [►▶∎■▪□◆♦»]\s*[^.!?]{0,200}[!?]?
     | (?i:contributing(?:\ writers?|\ reporters?)?)\s*:.*
     | (?i:follow|reach|contact|email|e-mail|write\ to)\b.{0,160}(?i:@\w|\btwitter\b|\d{3}-\d{4}).{0,160}
@@ -98,15 +99,21 @@ RESIDUE_LINE = re.compile(
     | (?i:(?:video\ )?ad\ feedback)\b.*
     | (?i:(?:video|watch|audio|play)\b.{0,150}\b\d{1,2}:\d\d\ -\ source)\b.*
     | [A-Z][A-Z.,'’\ ]+\ -\ [A-Z]+\ \d{1,2}:\ .*
+    | [A-Z][^.!?—–]{0,50}\s[—–]
     )$""",
     re.X,
 )
-PROMO = re.compile(r"\b(?:sign(?:ing)?\s+up|subscrib(?:e|ing)|subscription)\b", re.I)
-PROMO_TARGET = re.compile(
-    r"\b(?:newsletters?|inbox|sign\s+up\s+here|subscribe\s+here|today|digital\s+access|unlimited)\b", re.I
+# A promo: the call to sign up or subscribe next to what it offers ("Sign up here", "subscribe to our
+# newsletter", "delivered to your inbox ... Sign up").
+PROMO = re.compile(
+    r"\b(?:sign(?:ing)?\s+up|subscrib(?:e|ing))\W+(?:[\w'’]+\W+){0,6}?(?:newsletters?|inbox|here|today)\b"
+    r"|\b(?:newsletters?|inbox)\W+(?:[\w'’]+\W+){0,8}?(?:sign(?:ing)?\s+up|subscrib(?:e|ing))\b",
+    re.I,
 )
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 NOTICE = re.compile(
-    r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies)\b", re.I
+    r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies|click\s+here|read\s+more)\b",
+    re.I,
 )
 SPEAKER = re.compile(r"^[A-Z][A-Z.'’\ -]{1,40}(?:,\s*[A-Z][A-Z.'’\ ()-]{1,40})?:\s")
 LABEL_HEADLINE = re.compile(r"^[A-Z][A-Za-z'’&\ ]{1,30}:\s*\S.*[^.]$")
@@ -270,7 +277,9 @@ def _is_navigation(block: list[str], previous: list[str] | None = None) -> bool:
 def _is_residue_line(line: str) -> bool:
     if RESIDUE_LINE.match(line) and words(line) <= 60:
         return True
-    return words(line) <= 50 and bool(PROMO.search(line)) and bool(PROMO_TARGET.search(line))
+    if words(line) <= 8 and EMAIL.search(line):
+        return True  # "Jo Writer, jo@example.com": a contact line
+    return words(line) <= 50 and bool(PROMO.search(line))
 
 
 def _is_furniture(line: str) -> bool:

@@ -218,6 +218,9 @@ RESIDUE = [
     "Follow Sam Writer on Twitter: @samwriter",
     "Reach the reporter at sam.writer@example.com or 555-0142.",
     "news.desk@example.org",
+    "Sam Writer, sam.writer@example.com",
+    "Harbourtown Example News —",
+    "Click here for a lighter version of this page that loads faster.",
     "Sign up for our newsletter to get the day's headlines in your inbox.",
     "Video Ad Feedback Flood waters reach the square 01:12 - Source: Example TV",
     "PORT TOWN, ENGLAND - MAY 03: Boats sit in the harbour on May 3, 2022. (Photo by Jo Lens/Agency)",
@@ -257,6 +260,8 @@ def test_residue_kinds_are_flagged_for_the_scorer(line: str) -> None:
         "► Firefighters evacuated 200 homes on the east bank overnight, officials said on Tuesday.",
         "- 1965 : Coastal Fellowship , University of the North",
         "Note: figures exclude the two islands, which report separately.",
+        "A re:Invent session in Las Vegas drew thousands of developers on Monday.",
+        "You can sign up for the ferry pass at any harbour office for $12 a month.",
     ],
 )
 def test_prose_is_not_residue(line: str) -> None:
