@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 from retrieval.dates import find_date
 
@@ -269,6 +270,11 @@ def _is_navigation(block: list[str], previous: list[str] | None = None) -> bool:
         or sum(line.endswith(TERMINAL) for line in block) > len(block) / 2
     ):
         return False  # a list under its own lead-in, or short sentences: content either way
+    if any(
+        (line[0] in ")]}.,;:" or line[0].isdigit()) and not BULLET.match(line) and not prev.endswith(TERMINAL)
+        for prev, line in pairwise(block)
+    ):
+        return False  # a hard-wrapped paragraph ("... (CO" / "2) through ..."), not a menu
     bullets = sum(bool(BULLET.match(line)) for line in block)
     short = sum(words(line) <= 6 for line in block)
     return bullets < len(block) / 2 and short >= len(block) * 2 / 3
@@ -294,6 +300,11 @@ def _is_furniture(line: str) -> bool:
     return bool(CAPTION.search(line)) and words(line) <= 60
 
 
+def _is_formula_piece(line: str) -> bool:
+    """Digits and brackets inside a hard-wrapped paragraph ("(CH" / "3)" / "2CO)"): content, not furniture."""
+    return not any(ch.isalpha() for ch in line) and any(ch.isdigit() for ch in line)
+
+
 def _is_sentence(line: str) -> bool:
     tokens = line.split()
     return len(tokens) >= 6 and line.endswith((".", "!")) and sum(t[:1].islower() for t in tokens) >= 3
@@ -306,7 +317,7 @@ def _drop_furniture(block: list[str]) -> list[str]:
         # Image alt text repeated as the start of the caption line that follows it.
         if nxt.startswith(line) and len(nxt) > len(line) and CAPTION.search(nxt):
             continue
-        if _is_furniture(line):
+        if _is_furniture(line) and not (len(block) > 1 and _is_formula_piece(line)):
             continue
         kept.append(line)
     return kept
@@ -399,7 +410,9 @@ def _take_title(blocks: list[list[str]], meta: dict[str, object], header: list[s
     elif names and not _all_capitalised(names[0]):
         title = names[0]
     elif not candidates and blocks and _looks_like_headline(blocks[0][0], markdown):
-        title = blocks[0][0]
+        nxt = blocks[0][1] if len(blocks[0]) > 1 else ""
+        if not nxt or not (nxt[0].isdigit() or nxt[0].islower() or nxt[0] in ")]}.,;:"):  # "... (CO" then "2) and ..."
+            title = blocks[0][0]
     if title is not None:
         meta["title"] = title.lstrip("#").strip()
         taken.append(title)
@@ -453,6 +466,7 @@ def _looks_like_headline(line: str, markdown: bool) -> bool:
         and not DASH_END.search(line)
         and line[:1].isupper()
         and not BULLET.match(line)
+        and line.count("(") == line.count(")")
     )
 
 

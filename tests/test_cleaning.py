@@ -266,3 +266,10 @@ def test_residue_kinds_are_flagged_for_the_scorer(line: str) -> None:
 )
 def test_prose_is_not_residue(line: str) -> None:
     assert residue_score(line) < 0.5, line
+
+
+def test_hard_wrapped_formula_is_not_a_title() -> None:
+    text = "Plants take in carbon dioxide (CO\n2) through their leaves and release water as (H\n2O\n) vapour."
+    cleaned = clean_text(text, "json")
+    assert cleaned.title is None
+    assert " ".join(cleaned.paragraphs) == "Plants take in carbon dioxide (CO 2) through their leaves and release water as (H 2O ) vapour."
