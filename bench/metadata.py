@@ -116,8 +116,9 @@ def text_outlet_block(r: Record, n: int, rng: random.Random) -> tuple[str, str]:
 def markdown_date_in_name(r: Record, n: int, rng: random.Random) -> tuple[str, str]:
     """The date only in the file name (three naming styles); a heading and a link line in the text."""
     d = _day(r)
-    name = [f"{d.isoformat()}-{_slug(r)}.md", f"{n:02d}_{d.isoformat()}_{_slug(r)}.txt",
-            f"{d.strftime('%Y%m%d')}-{_slug(r)}.md"][n % 3]  # fmt: skip
+    slug = f"{_slug(r)}-{n}"  # the number keeps same-day, same-headline files apart
+    name = [f"{d.isoformat()}-{slug}.md", f"{n:02d}_{d.isoformat()}_{slug}.txt",
+            f"{d.strftime('%Y%m%d')}-{slug}.md"][n % 3]  # fmt: skip
     head = [f"# {r['title']}"] if r["title"] and name.endswith(".md") else [r["title"]] if r["title"] else []
     head.append(f"<{r['url']}>" if name.endswith(".md") else r["url"])
     return name, "\n\n".join([*head, _body(r)]) + "\n"

@@ -90,7 +90,7 @@ BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
 # players, and newsletter promos. Lines that match are dropped at cleaning.
 RESIDUE_LINE = re.compile(
     r"""^(?:
-      (?i:more|also|related|watch|listen|previously|opinion|trending|recommended|don'?t\ miss|must\ read)\s*:.*
+      (?i:more|also|related|watch|listen|previously|trending|recommended|don'?t\ miss|must\ read)\s*:.*
     | [A-Z][A-Za-z'’&\ ]{0,28}[A-Za-z'’]{3}:(?=[A-Z0-9"'‘“$])(?!\d\d\b).{3,}
     | (?i:click|tap)\ here\b.*
     | [►▶∎■▪□◆♦»]\s*[^.!?]{0,200}[!?]?
@@ -399,7 +399,7 @@ def _take_title(blocks: list[list[str]], meta: dict[str, object], header: list[s
     # In the header the title is the line that is neither an outlet nor an author line, whatever
     # its punctuation ("Gas prices are up. Here is why ...").
     candidates = [line for line in header if any(ch.isalpha() for ch in line) and not DASH_END.search(line)
-                  and words(line) <= 40 and not FURNITURE.match(line) and not _is_residue_line(line)]  # fmt: skip
+                  and words(line) <= 40 and not FURNITURE.match(line)]  # fmt: skip
     names = [line for line in candidates if not NAME_OUTLET.match(line)]
     plain = [line for line in names if not _outlet_like(line)]
     title: str | None = None
@@ -462,7 +462,7 @@ def _looks_like_headline(line: str, markdown: bool) -> bool:
     n = words(line)
     return (
         3 <= n <= 25
-        and not line.endswith((".", ",", ";", ":"))
+        and not line.rstrip("\"'”’)]").endswith((".", ",", ";", ":"))
         and not DASH_END.search(line)
         and line[:1].isupper()
         and not BULLET.match(line)
