@@ -399,7 +399,8 @@ def _take_title(blocks: list[list[str]], meta: dict[str, object], header: list[s
     # In the header the title is the line that is neither an outlet nor an author line, whatever
     # its punctuation ("Gas prices are up. Here is why ...").
     candidates = [line for line in header if any(ch.isalpha() for ch in line) and not DASH_END.search(line)
-                  and words(line) <= 40 and not FURNITURE.match(line)]  # fmt: skip
+                  and words(line) <= 40
+                  and not (FURNITURE.match(line) and (words(line) <= 4 or NOTICE.search(line)))]  # fmt: skip
     names = [line for line in candidates if not NAME_OUTLET.match(line)]
     plain = [line for line in names if not _outlet_like(line)]
     title: str | None = None
@@ -452,7 +453,7 @@ def _outlet_like(line: str) -> bool:
         and line[:1].isupper()
         and not line.endswith(TERMINAL)
         and not BULLET.match(line)
-        and not any(ch.isdigit() for ch in line)
+        and not any(ch.isdigit() or ch == ":" for ch in line)
     )
 
 

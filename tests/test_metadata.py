@@ -162,3 +162,12 @@ def test_dateline_line_inside_prose_stays_prose(tmp_path: Path) -> None:
     got = article(tmp_path, "story.txt", text)
     assert got.published == date(2023, 5, 4)
     assert got.paragraphs[0] == "The vote is due on June 8, 2023."
+
+
+@pytest.mark.parametrize(
+    "title",
+    ["Most popular ferry routes of the summer, ranked", "Photos: Night trains cross the Alps", "Opinion: Why sleeper trains matter"],
+)
+def test_headlines_that_start_like_furniture_are_titles_in_a_header(tmp_path: Path, title: str) -> None:
+    got = article(tmp_path, "story.txt", f"{title}\n2023-05-04\n{URL}\n\n{BODY}")
+    assert (got.title, got.outlet) == (title, None)
