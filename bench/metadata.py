@@ -285,7 +285,7 @@ def timeqa_section(show: int) -> None:
     print(f"\n## TimeQA paragraphs dropped by cleaning: {len(dropped)} of {len(rows)}")
     print(f"reasons: {dict(Counter(dropped.values()))}")
     print(f"questions with a dropped gold paragraph: {gold_hit} of {len(questions)}")
-    print(f"dropped records holding a real sentence (>= 6 words, a verb-like word, >= 40 chars): {len(sentences)}")
+    print(f"dropped records holding a real sentence (>= 6 words and >= 40 characters): {len(sentences)}")
     for pid in sentences[:show]:
         print(f"    {pid}: {texts[pid][:120]}")
 
