@@ -67,7 +67,7 @@ BYLINE = re.compile(
 )
 # "Jane Doe, Reuters" in a header block: an author and an outlet.
 NAME_OUTLET = re.compile(
-    r"^(?P<name>[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){1,11}),\s+(?P<outlet>[A-Z][\w&.'’-]*(?:\s+[\w&.'’-]+){0,4})$"
+    r"^(?P<name>[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){1,19}),\s+(?P<outlet>[A-Z][\w&.'’-]*(?:\s+[\w&.'’-]+){0,4})$"
 )
 DATELINE_WORDS = re.compile(r"^(?:published|updated|posted|last\s+updated|first\s+published|date)\b\W*", re.I)
 UPDATED_WORDS = re.compile(r"^(?:last\s+)?(?:updated|modified|edited)\b", re.I)
