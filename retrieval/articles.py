@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import date
+from pathlib import PurePath
 
 from retrieval.cleaning import clean_text, normalize_line
 from retrieval.dates import parse_date
@@ -12,6 +14,8 @@ from retrieval.documents import Document, SkipFile
 from retrieval.webpages import extract_page
 
 PARAGRAPH_SEPARATOR = "\n\n"
+# A date in a file name: 2021-02-26-slug.txt, 01_2021-02-26_slug.txt, 20210226-slug.md.
+FILE_NAME_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)([-_.]?)([01]\d)\2([0-3]\d)(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -55,23 +59,47 @@ def build_article(doc: Document) -> Article:
     cleaned = clean_text(text, kind)
     paragraphs = cleaned.paragraphs
     title = _str(meta.get("title")) or cleaned.title
-    if title and paragraphs and normalize_line(paragraphs[0]).lower() == normalize_line(title).lower():
+    if title and len(paragraphs) > 1 and normalize_line(paragraphs[0]).lower() == normalize_line(title).lower():
         paragraphs = paragraphs[1:]
     if not paragraphs:
-        raise SkipFile("no article text left after removing page furniture")
+        raise SkipFile(_nothing_left(text))
     body = PARAGRAPH_SEPARATOR.join(paragraphs)
-    published = parse_date(meta.get("published")) if meta.get("published") else cleaned.published
+    # Declared metadata first, then the text's dateline, then a date in the file name; never today.
+    published = parse_date(meta.get("published")) if meta.get("published") else None
+    published = published or cleaned.published or date_from_file_name(doc.path)
     return Article(
         doc_id=content_id(body),
         path=doc.path,
         record=doc.record,
         text=body,
         title=title,
-        outlet=_str(meta.get("outlet")),
+        outlet=_str(meta.get("outlet")) or cleaned.outlet,
         published=published,
         url=_str(meta.get("url")) or cleaned.url,
         author=_str(meta.get("author")) or cleaned.author,
     )
+
+
+def _nothing_left(text: str) -> str:
+    """Why a document has no article text: the reason names what the text held."""
+    if not any(ch.isalpha() for ch in text):
+        return "no words in the text (only numbers or punctuation)"
+    snippet = normalize_line(text)[:60]
+    return (
+        f'no article text left after removing page furniture (the text was only "{snippet}")'
+        if len(normalize_line(text)) <= 60
+        else "no article text left after removing page furniture"
+    )
+
+
+def date_from_file_name(path: str) -> date | None:
+    """The date a file name carries ("2021-02-26-slug.txt", "20210226-slug.md"), or None."""
+    for m in FILE_NAME_DATE.finditer(PurePath(path).name):
+        try:
+            return date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        except ValueError:
+            continue
+    return None
 
 
 def _str(value: object) -> str | None:

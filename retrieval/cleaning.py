@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 from retrieval.dates import find_date
 
@@ -55,22 +56,68 @@ COMMENTS_START = re.compile(
 COMMENT_AUTHOR = re.compile(r"^[—–•·*-]\s*\S.{0,60}$")
 RELATIVE_TIME = re.compile(r"^(?:an?|\d+)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago\W*$", re.I)
 CAPTION = re.compile(
-    r"(?:\b(?:picture|photo|photograph|image|credit|illustration)s?\s*:\s*[^.]{1,80}\.?$"
-    r"|\((?:file\s+)?(?:photo|picture|image)[^)]{0,60}\)\W*$"
+    r"(?:\b(?:picture|photo|photograph|image|credit|illustration)s?\s*:\s*[A-Z(][^.]{0,80}\.?$"
+    r"|\((?:[A-Z][\w.]*\s+)?(?:file\s+)?(?:photo|picture|image)s?\b[^)]{0,80}\)\W*$"
     r"|\|\s*(?:getty|reuters|afp|ap|epa)\b[^.]{0,40}$)",
     re.I,
 )
 BYLINE = re.compile(
-    r"^[Bb][Yy]\s+(?P<name>[A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|de|van|von|al|bin|and|&))*)"
+    r"^(?:[Bb][Yy]|[Ww]ritten\s+by|[Aa]uthor:?)\s+(?P<name>[A-Z][\w.'’-]+(?:\s+(?:[A-Z][\w.'’-]+|de|van|von|al|bin|and|&)|,\s+[A-Z][\w.'’-]+\s+[A-Z][\w.'’-]+)*)"
     r"(?:\s*[,|•·-]\s*.{0,60})?$"
 )
+# "Jane Doe, Reuters" in a header block: an author and an outlet.
+NAME_OUTLET = re.compile(
+    r"^(?P<name>[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){1,19}),\s+(?P<outlet>[A-Z][\w&.'’-]*(?:\s+[\w&.'’-]+){0,4})$"
+)
 DATELINE_WORDS = re.compile(r"^(?:published|updated|posted|last\s+updated|first\s+published|date)\b\W*", re.I)
+UPDATED_WORDS = re.compile(r"^(?:last\s+)?(?:updated|modified|edited)\b", re.I)
+# Words a dateline carries besides the date: weekdays, times, zones.
+DATE_WORD = re.compile(
+    r"(?i:mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|sday|urday)?\.?|(?i:at|on|and)"
+    r"|\d{1,2}(?:[:.]\d\d){1,2}(?:\.\d+)?(?i:am|pm|a\.m\.|p\.m\.)?|(?i:am|pm|a\.m\.|p\.m\.)"
+    r"|[A-Z]{1,4}T|GMT|UTC|Z|[+-]\d\d:?\d\d|(?i:updated|published|posted)"
+)
+YEAR = re.compile(r"(?<!\d)(?:1[5-9]|20)\d\d(?!\d)")
+DASH_END = re.compile(r"[—–-]\s*$")
 URL = re.compile(r"https?://[^\s<>\"')\]]+")
 CREDIT = re.compile(r"^(?:with\s+)?(?:additional\s+)?(?:reporting|writing|editing)\s+by\b.{0,160}$", re.I)
 MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 MD_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
 BULLET = re.compile(r"^(?:[-*•]|\d+[.)])\s+")
+# Page residue left in news text by exports: link lines ("More:Headline", "WATCH:Headline" with no
+# space after the label), headline lists ("► ...", "∎ ..."), contributor and contact lines, video
+# players, and newsletter promos. Lines that match are dropped at cleaning.
+RESIDUE_LINE = re.compile(
+    r"""^(?:
+      (?i:more|also|related|watch|listen|previously|trending|recommended|don'?t\ miss|must\ read)\s*:.*
+    | [A-Z][A-Za-z'’&\ ]{0,28}[A-Za-z'’]{3}:(?=[A-Z0-9"'‘“$])(?!\d\d\b).{3,}
+    | (?i:click|tap)\ here\b.*
+    | [►▶∎■▪□◆♦»]\s*[^.!?]{0,200}[!?]?
+    | (?i:contributing(?:\ writers?|\ reporters?)?)\s*:.*
+    | (?i:follow|reach|contact|email|e-mail|write\ to)\b.{0,160}(?i:@\w|\btwitter\b|\d{3}-\d{4}).{0,160}
+    | [\w.+-]+@[\w-]+(?:\.[\w-]+)+\W*
+    | (?i:(?:video\ )?ad\ feedback)\b.*
+    | (?i:(?:video|watch|audio|play)\b.{0,150}\b\d{1,2}:\d\d\ -\ source)\b.*
+    | [A-Z][A-Z.,'’\ ]+\ -\ [A-Z]+\ \d{1,2}:\ .*
+    | [A-Z][^.!?—–]{0,50}\s[—–]
+    )$""",
+    re.X,
+)
+# A promo: the call to sign up or subscribe next to what it offers ("Sign up here", "subscribe to our
+# newsletter", "delivered to your inbox ... Sign up").
+PROMO = re.compile(
+    r"\b(?:sign(?:ing)?\s+up|subscrib(?:e|ing))\W+(?:[\w'’]+\W+){0,6}?(?:newsletters?|inbox|here|today)\b"
+    r"|\b(?:newsletters?|inbox)\W+(?:[\w'’]+\W+){0,8}?(?:sign(?:ing)?\s+up|subscrib(?:e|ing))\b",
+    re.I,
+)
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+NOTICE = re.compile(
+    r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies|click\s+here|read\s+more)\b",
+    re.I,
+)
+SPEAKER = re.compile(r"^[A-Z][A-Z.'’\ -]{1,40}(?:,\s*[A-Z][A-Z.'’\ ()-]{1,40})?:\s")
+LABEL_HEADLINE = re.compile(r"^[A-Z][A-Za-z'’&\ ]{1,30}:\s*\S.*[^.]$")
 
 
 @dataclass(frozen=True)
@@ -82,6 +129,7 @@ class Cleaned:
     published: date | None = None
     url: str | None = None
     author: str | None = None
+    outlet: str | None = None
 
 
 def normalize_line(line: str) -> str:
@@ -97,21 +145,68 @@ def words(line: str) -> int:
 
 def clean_text(text: str, kind: str = "text") -> Cleaned:
     """Turn raw article text into clean paragraphs and detected metadata."""
-    blocks = _blocks(text, markdown=kind == "markdown")
+    markdown = kind == "markdown"
+    blocks = _blocks(text, markdown=markdown)
     blocks = _cut_comments(blocks)
-    blocks = [b for b in blocks if not _is_navigation(b)]
     meta: dict[str, object] = {}
+    # Metadata lines come out first, so a header block of short lines is not taken for a menu.
+    blocks, header = _take_head_metadata(blocks, meta)
+    blocks = [b for i, b in enumerate(blocks) if not _is_navigation(b, blocks[i - 1] if i else None)]
     blocks = [kept for b in blocks if (kept := _drop_furniture(b))]
-    blocks = _take_head_metadata(blocks, meta, markdown=kind == "markdown")
+    blocks = _take_title(blocks, meta, header, markdown)
     paragraphs = [p for b in blocks for p in _join_lines(b)]
     paragraphs = _cut_after_credit(paragraphs)
+    title = meta.get("title")
+    if not paragraphs and meta["_taken"]:
+        # A record that is only a headline-like line or a dated line is text, not metadata over nothing.
+        paragraphs = [line.lstrip("#").strip() for line in meta["_taken"]]  # type: ignore[attr-defined]
+        title = None
     return Cleaned(
         paragraphs=paragraphs,
-        title=meta.get("title"),  # type: ignore[arg-type]
-        published=meta.get("published"),  # type: ignore[arg-type]
+        title=title,  # type: ignore[arg-type]
+        published=meta.get("published") or meta.get("updated"),  # type: ignore[arg-type]
         url=meta.get("url"),  # type: ignore[arg-type]
         author=meta.get("author"),  # type: ignore[arg-type]
+        outlet=meta.get("outlet"),  # type: ignore[arg-type]
     )
+
+
+def residue_score(sentence: str) -> float:
+    """How much a sentence looks like page residue (0 = prose, 1 = certain residue), by kind of line.
+
+    Kinds: link lines and headline lists, ALL-CAPS speaker labels (transcripts), bylines,
+    contributor, photo and contact credits, newsletter promos, lines that are mostly a headline.
+    """
+    line = normalize_line(sentence)
+    if not line:
+        return 0.0
+    if _is_residue_line(line) or FURNITURE.match(line) or CREDIT.match(line):
+        return 1.0
+    if (BYLINE.match(line) and words(line) <= 12) or (CAPTION.search(line) and words(line) <= 60):
+        return 0.9
+    if line[0] in "►▶∎■▪□◆♦»|":
+        rest = line[1:].strip()
+        if _is_residue_line(rest):
+            return 1.0
+        # A marked headline is a link list; a marked full sentence is a news bullet (live updates).
+        return 0.2 if rest.endswith(TERMINAL) and words(rest) >= 8 else 0.9
+    if SPEAKER.match(line):
+        return 0.8
+    if LABEL_HEADLINE.match(line) and line.split(":", 1)[0].isupper():
+        return 0.8
+    if line.count(" | ") >= 2 or (line.endswith(("...", "…")) and words(line) <= 25):
+        return 0.6
+    tokens = re.findall(r"[A-Za-z][\w'’-]*", line)
+    if len(tokens) >= 5 and not line.endswith(TERMINAL) and not BULLET.match(line) and not YEAR.search(line):
+        capitalised = sum(w[0].isupper() for w in tokens if len(w) > 3) / max(1, sum(len(w) > 3 for w in tokens))
+        if capitalised >= 0.8:
+            return 0.6  # Title Case Without A Full Stop: a headline, not a sentence
+    return 0.0
+
+
+def is_residue(sentence: str) -> bool:
+    """True when a sentence is more likely page residue than prose."""
+    return residue_score(sentence) >= 0.5
 
 
 def _blocks(text: str, markdown: bool) -> list[list[str]]:
@@ -137,7 +232,13 @@ def _strip_markdown(line: str) -> str:
     line = re.sub(r"^>\s?", "", line)
     if re.fullmatch(r"[-*_=]{3,}|```.*", line):
         return ""
-    return MD_EMPHASIS.sub(r"\2", line).strip()
+    # Emphasis marks are stripped outside URLs only ("feeds_main_page" in a link stays whole).
+    parts = URL.split(line)
+    urls = URL.findall(line)
+    out = MD_EMPHASIS.sub(r"\2", parts[0])
+    for url, part in zip(urls, parts[1:], strict=True):
+        out += url + MD_EMPHASIS.sub(r"\2", part)
+    return out.strip()
 
 
 def _cut_comments(blocks: list[list[str]]) -> list[list[str]]:
@@ -158,21 +259,55 @@ def _cut_comments(blocks: list[list[str]]) -> list[list[str]]:
     return blocks
 
 
-def _is_navigation(block: list[str]) -> bool:
+def _is_navigation(block: list[str], previous: list[str] | None = None) -> bool:
     """Menus, promo boxes and header strips: several lines, most of them a few words long."""
     if len(block) < 3:
         return False
+    if previous and previous[-1].endswith(":"):
+        return False  # a list introduced by its paragraph ("The plan has three parts:")
+    if (
+        any(line.endswith(":") for line in block[:-1])
+        or sum(line.endswith(TERMINAL) for line in block) > len(block) / 2
+    ):
+        return False  # a list under its own lead-in, or short sentences: content either way
+    if any(
+        (line[0] in ")]}.,;:" or line[0].isdigit()) and not BULLET.match(line) and not prev.endswith(TERMINAL)
+        for prev, line in pairwise(block)
+    ):
+        return False  # a hard-wrapped paragraph ("... (CO" / "2) through ..."), not a menu
     bullets = sum(bool(BULLET.match(line)) for line in block)
     short = sum(words(line) <= 6 for line in block)
     return bullets < len(block) / 2 and short >= len(block) * 2 / 3
 
 
+def _is_residue_line(line: str) -> bool:
+    if RESIDUE_LINE.match(line) and words(line) <= 60:
+        return True
+    if words(line) <= 8 and EMAIL.search(line):
+        return True  # "Jo Writer, jo@example.com": a contact line
+    return words(line) <= 50 and bool(PROMO.search(line))
+
+
 def _is_furniture(line: str) -> bool:
     if not any(ch.isalpha() for ch in line):
-        return find_date(line) is None  # "2021-02-26" alone is a dateline, not furniture
-    if FURNITURE.match(line):
+        # "2021-02-26" alone is a dateline and "1975–1983 ." a list item, not furniture.
+        return find_date(line) is None and not YEAR.search(line)
+    if _is_residue_line(line):
         return True
+    if FURNITURE.match(line):
+        # "Related species are found in Asia." is prose; notices and promos are furniture even as sentences.
+        return not _is_sentence(line) or bool(NOTICE.search(line))
     return bool(CAPTION.search(line)) and words(line) <= 60
+
+
+def _is_formula_piece(line: str) -> bool:
+    """Digits and brackets inside a hard-wrapped paragraph ("(CH" / "3)" / "2CO)"): content, not furniture."""
+    return not any(ch.isalpha() for ch in line) and any(ch.isdigit() for ch in line)
+
+
+def _is_sentence(line: str) -> bool:
+    tokens = line.split()
+    return len(tokens) >= 6 and line.endswith((".", "!")) and sum(t[:1].islower() for t in tokens) >= 3
 
 
 def _drop_furniture(block: list[str]) -> list[str]:
@@ -182,54 +317,158 @@ def _drop_furniture(block: list[str]) -> list[str]:
         # Image alt text repeated as the start of the caption line that follows it.
         if nxt.startswith(line) and len(nxt) > len(line) and CAPTION.search(nxt):
             continue
-        if _is_furniture(line):
+        if _is_furniture(line) and not (len(block) > 1 and _is_formula_piece(line)):
             continue
         kept.append(line)
     return kept
 
 
-def _take_head_metadata(blocks: list[list[str]], meta: dict[str, object], markdown: bool) -> list[list[str]]:
-    """Find title, byline, dateline and URL among the lines before the body starts."""
+def _take_head_metadata(blocks: list[list[str]], meta: dict[str, object]) -> tuple[list[list[str]], list[str]]:
+    """Take byline, dateline and URL lines from the head; also return the head lines around them.
+
+    The head ends at the first long line (25 words) or after 12 lines. Header lines are the other
+    short lines of blocks that held metadata, a one-line block just before such a block, and a
+    headline-like one-line block just after it: the title, outlet or author are among them.
+    """
     out: list[list[str]] = []
+    head: list[tuple[list[str], bool]] = []  # per head block: its remaining head lines, held metadata
+    taken: list[str] = []
     in_head = True
     seen = 0
     for block in blocks:
         kept: list[str] = []
+        head_lines: list[str] = []
+        found = False
         for line in block:
             seen += 1
             if in_head and (words(line) >= 25 or seen > 12):
                 in_head = False
-            if not in_head:
-                kept.append(line)
+            if in_head and _take_meta_line(line, meta):
+                found = True
+                taken.append(line)
                 continue
-            if "author" not in meta and (m := BYLINE.match(line)) and words(line) <= 12:
-                meta["author"] = m.group("name")
-                continue
-            if words(line) <= 16 and (found := find_date(line)):
-                rest = (line[: found[1]] + line[found[2] :]).strip(" ,|-—·")
-                if "published" not in meta and (DATELINE_WORDS.match(line) or words(rest) <= 8):
-                    meta["published"] = found[0]
-                if DATELINE_WORDS.match(line) or words(rest) <= 8:
-                    continue
-            if (m := URL.search(line)) and words(line) <= 6:
-                meta.setdefault("url", m.group(0).rstrip(".,;"))
-                continue
-            if "title" not in meta and not out and not kept and _looks_like_headline(line, markdown):
-                meta["title"] = line.lstrip("#").strip()
-                continue
-            if markdown and line.startswith("#"):
-                line = line.lstrip("#").strip()
+            if in_head:
+                head_lines.append(line)
             kept.append(line)
+        if head_lines or found:
+            head.append((head_lines, found))
         if kept:
             out.append(kept)
+    header: list[str] = []
+    for i, (lines, found) in enumerate(head):
+        before = i + 1 < len(head) and head[i + 1][1] and len(lines) == 1
+        after = i > 0 and head[i - 1][1] and len(lines) == 1 and _looks_like_headline(lines[0], markdown=True)
+        if found or before or after:
+            header.extend(lines)
+    meta["_taken"] = taken
+    return out, header
+
+
+def _take_meta_line(line: str, meta: dict[str, object]) -> bool:
+    """Record a byline, dateline or URL line in `meta`; True when the line is only that."""
+    if BULLET.match(line):
+        return False  # a list item is content, whatever it holds
+    if (m := BYLINE.match(line)) and words(line) <= 20:
+        meta.setdefault("author", m.group("name"))
+        return True
+    if words(line) <= 16 and (found := find_date(line)):
+        if DATELINE_WORDS.match(line) or _only_a_date(line):
+            meta.setdefault("updated" if UPDATED_WORDS.match(line) else "published", found[0])
+            return True
+        return False
+    if (m := URL.search(line)) and words(line) <= 6:
+        meta.setdefault("url", m.group(0).rstrip(".,;>"))
+        return True
+    return False
+
+
+def _only_a_date(line: str) -> bool:
+    """A dateline: dates, times, weekdays, zones and at most three other words ("WASHINGTON, March 4, 2019")."""
+    rest = line
+    while found := find_date(rest):
+        rest = rest[: found[1]] + " " + rest[found[2] :]
+    others = [
+        w for w in re.split(r"[\s,|·•]+", rest) if w.strip("-—–:()") and not DATE_WORD.fullmatch(w.strip("-—–:()"))
+    ]
+    return len(others) <= 3 and not (len(others) > 1 and line.rstrip().endswith((".", "!", "?")))
+
+
+def _take_title(blocks: list[list[str]], meta: dict[str, object], header: list[str], markdown: bool) -> list[list[str]]:
+    """Settle the title (and an outlet or "NAME, OUTLET" line) and take those lines out of the body."""
+    taken: list[str] = []
+    # In the header the title is the line that is neither an outlet nor an author line, whatever
+    # its punctuation ("Gas prices are up. Here is why ...").
+    candidates = [line for line in header if any(ch.isalpha() for ch in line) and not DASH_END.search(line)
+                  and words(line) <= 40
+                  and not (FURNITURE.match(line) and (words(line) <= 4 or NOTICE.search(line)))]  # fmt: skip
+    names = [line for line in candidates if not NAME_OUTLET.match(line)]
+    plain = [line for line in names if not _outlet_like(line)]
+    title: str | None = None
+    if plain:
+        title = plain[0]
+    elif len(names) > 1:
+        title = max(names, key=words)  # "CNN" and "Squid Game Returns": the longer is the title
+    elif names and not _all_capitalised(names[0]):
+        title = names[0]
+    elif not candidates and blocks and _looks_like_headline(blocks[0][0], markdown):
+        nxt = blocks[0][1] if len(blocks[0]) > 1 else ""
+        if not nxt or not (nxt[0].isdigit() or nxt[0].islower() or nxt[0] in ")]}.,;:"):  # "... (CO" then "2) and ..."
+            title = blocks[0][0]
+    if title is not None:
+        meta["title"] = title.lstrip("#").strip()
+        taken.append(title)
+    for line in candidates:
+        if line == title:
+            continue
+        if m := NAME_OUTLET.match(line):
+            meta.setdefault("author", m.group("name"))
+            meta.setdefault("outlet", m.group("outlet"))
+            taken.append(line)
+        elif _outlet_like(line):
+            meta.setdefault("outlet", line)
+            taken.append(line)
+    for line in taken:
+        for block in blocks:
+            if line in block:
+                block.remove(line)
+                break
+    meta["_taken"] = [*taken, *meta.get("_taken", [])]  # type: ignore[misc]
+    out = []
+    for block in blocks:
+        if markdown:
+            block = [line.lstrip("#").strip() if line.startswith("#") else line for line in block]
+        if block:
+            out.append(block)
     return out
+
+
+def _all_capitalised(line: str) -> bool:
+    return all(w[:1].isupper() or not w[:1].isalpha() for w in line.split())
+
+
+def _outlet_like(line: str) -> bool:
+    """A short capitalised name on its own line ("Reuters", "The Daily Star")."""
+    return (
+        words(line) <= 4
+        and line[:1].isupper()
+        and not line.endswith(TERMINAL)
+        and not BULLET.match(line)
+        and not any(ch.isdigit() or ch == ":" for ch in line)
+    )
 
 
 def _looks_like_headline(line: str, markdown: bool) -> bool:
     if markdown and line.startswith("# "):
         return True
     n = words(line)
-    return 3 <= n <= 25 and not line.endswith((".", ",", ";", ":")) and line[:1].isupper()
+    return (
+        3 <= n <= 25
+        and not line.rstrip("\"'”’)]").endswith((".", ",", ";", ":"))
+        and not DASH_END.search(line)
+        and line[:1].isupper()
+        and not BULLET.match(line)
+        and line.count("(") == line.count(")")
+    )
 
 
 def _join_lines(block: list[str]) -> list[str]:

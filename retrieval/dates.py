@@ -12,6 +12,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 MONTHS = {
     name: i + 1
@@ -39,9 +40,12 @@ _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.
 _DAY = r"(?P<day>[0-3]?\d)(?:st|nd|rd|th)?"
 _YEAR = r"(?P<year>(?:19|20)\d\d)"
 DATE_PATTERNS = [
-    re.compile(r"\b" + _YEAR + r"-(?P<mnum>[01]\d)-(?P<day>[0-3]\d)\b"),
-    re.compile(r"\b" + _DAY + r"\s+" + _MONTH + r",?\s+" + _YEAR + r"\b", re.I),
+    # ISO and its relatives: 2021-02-26, 2021-02-26T17:29:00Z, 2021/02/26, 2021.02.26
+    re.compile(r"(?<![\d/.-])" + _YEAR + r"(?P<sep>[-/.])(?P<mnum>[01]\d)(?P=sep)(?P<day>[0-3]\d)(?![\d/.]\d)"),
+    re.compile(r"(?<![\w-])" + _DAY + r"\s+" + _MONTH + r",?\s+" + _YEAR + r"\b", re.I),
     re.compile(r"\b" + _MONTH + r"\s+" + _DAY + r",?\s+" + _YEAR + r"\b", re.I),
+    # 26/02/2021 or 02/26/2021: read only when unambiguous (see find_date)
+    re.compile(r"(?<![\d/.])(?P<a>[0-3]?\d)(?P<sep>[/.])(?P<b>[0-3]?\d)(?P=sep)" + _YEAR + r"(?![\d/])"),
 ]
 
 # Event-date expressions, most specific first. Month and weekday names must be capitalised, so
@@ -143,15 +147,16 @@ def period_label(value: date, precision: str, weekday: bool = False, long: bool 
 
 
 def find_date(text: str) -> tuple[date, int, int] | None:
-    """The first complete calendar date in `text`, with its span, or None."""
+    """The first complete calendar date in `text`, with its span, or None.
+
+    Numeric day/month forms count only when unambiguous: "26/02/2021" is 26 February, "02/26/2021"
+    is 26 February, "03/04/2021" is no date at all.
+    """
     best: tuple[date, int, int] | None = None
     for pattern in DATE_PATTERNS:
         for m in pattern.finditer(text):
-            parts = m.groupdict()
-            month = int(parts["mnum"]) if parts.get("mnum") else MONTHS[parts["month"].lower()]
-            try:
-                found = date(int(parts["year"]), month, int(parts["day"]))
-            except ValueError:
+            found = _calendar_date(m.groupdict())
+            if found is None:
                 continue
             if best is None or m.start() < best[1]:
                 best = (found, m.start(), m.end())
@@ -159,15 +164,43 @@ def find_date(text: str) -> tuple[date, int, int] | None:
     return best
 
 
+def _calendar_date(parts: dict[str, str | None]) -> date | None:
+    year = int(parts["year"] or 0)
+    if parts.get("a"):
+        a, b = int(parts["a"] or 0), int(parts["b"] or 0)
+        if a > 12 >= b:
+            day, month = a, b
+        elif b > 12 >= a or a == b:
+            day, month = b, a
+        else:
+            return None
+    else:
+        month = int(parts["mnum"]) if parts.get("mnum") else MONTHS[(parts["month"] or "").lower()]
+        day = int(parts["day"] or 0)
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
 def parse_date(value: object) -> date | None:
-    """A metadata value (ISO string, date, or a written date) as a date, or None."""
+    """A metadata value as a date, or None: a date, ISO 8601 (the day as written, zone kept), RFC 2822, or a written date."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
         return value
-    found = find_date(str(value))
+    text = str(value).strip()
+    try:
+        return datetime.fromisoformat(text).date()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text).date()
+    except (TypeError, ValueError, IndexError):
+        pass
+    found = find_date(text)
     return found[0] if found else None
 
 

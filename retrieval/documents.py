@@ -35,14 +35,18 @@ JSON_TOO_DEEP = "JSON nested too deeply (arrays or objects hundreds of levels de
 # and authors are cut at a word with "…"; a longer URL or date cannot be right and is dropped.
 META_MAX_CHARS = {"title": 500, "outlet": 200, "author": 300, "url": 2048, "published": 100}
 META_KEYS = ("title", "outlet", "published", "url", "author")
-# Alternative names for the metadata fields found in JSON exports and front matter.
+# Alternative names for the metadata fields found in JSON exports, news APIs and front matter,
+# compared with case, "_", "-", ":" and "." ignored (so `publishedAt`, `published_at` and
+# `article:published_time` are one spelling each). Earlier names win.
 META_ALIASES = {
-    "outlet": ("outlet", "source", "site", "site_name", "sitename", "publisher"),
-    "published": ("published", "date", "published_at", "publication_date", "pubdate"),
-    "title": ("title", "headline"),
-    "url": ("url", "link"),
-    "author": ("author", "byline"),
-}
+    "outlet": ("outlet", "source", "sourcename", "site", "sitename", "ogsitename", "publisher", "newspaper"),
+    "published": ("published", "publishdate", "publishedat", "datepublished", "publicationdate", "pubdate",
+                  "publishedtime", "articlepublishedtime", "publishedon", "date", "created", "createdat",
+                  "time", "timestamp"),
+    "title": ("title", "headline", "ogtitle"),
+    "url": ("url", "canonicalurl", "canonical", "link", "permalink", "ogurl", "sourceurl", "articleurl", "href"),
+    "author": ("author", "authors", "byline", "creator", "writer", "by"),
+}  # fmt: skip
 
 
 class SkipFile(Exception):
@@ -320,14 +324,35 @@ def _capped(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pick_meta(record: dict[str, Any]) -> dict[str, Any]:
+    keys = {_key(k): v for k, v in reversed(list(record.items())) if isinstance(k, str)}
     meta: dict[str, Any] = {}
-    for key, aliases in META_ALIASES.items():
+    for field_name, aliases in META_ALIASES.items():
         for alias in aliases:
-            value = record.get(alias)
+            value = _meta_value(keys.get(alias))
             if value not in (None, ""):
-                meta[key] = value if not isinstance(value, (list, tuple)) else ", ".join(map(str, value))
+                meta[field_name] = value
                 break
     return meta
+
+
+def _key(name: str) -> str:
+    return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+def _meta_value(value: Any) -> Any:
+    """A declared value as one scalar: `{"name": ...}` objects and lists of names become text."""
+    if isinstance(value, dict):
+        # News APIs nest the outlet and authors: {"source": {"id": null, "name": "BBC News"}}.
+        for inner in ("name", "title", "url", "href", "value"):
+            if value.get(inner) not in (None, ""):
+                return _meta_value(value[inner])
+        return None
+    if isinstance(value, (list, tuple)):
+        parts = [str(v) for v in map(_meta_value, value) if v not in (None, "")]
+        return ", ".join(parts) or None
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
 
 
 def _json_documents(

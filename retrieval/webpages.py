@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
@@ -37,13 +39,47 @@ def extract_page(html: str, url: str | None = None) -> PageText | None:
     )
     if not doc or not (doc.get("text") or "").strip():
         return None
+    tags = head_meta(html)
+    # The page's own declarations first (article:published_time, og:title, canonical, og:site_name);
     # htmldate without extensive search only trusts markup and URL patterns: no guessing.
-    published = doc.get("date") or find_date(html, extensive_search=False, original_date=True, url=url)
+    published = (
+        tags.get("article:published_time")
+        or tags.get("datepublished")
+        or doc.get("date")
+        or find_date(html, extensive_search=False, original_date=True, url=url)
+    )
     return PageText(
         text=doc["text"],
-        title=doc.get("title") or None,
+        title=tags.get("og:title") or doc.get("title") or None,
         published=published or None,
-        url=doc.get("url") or url,
-        outlet=doc.get("sitename") or None,
+        # trafilatura drops a URL's query string; the canonical link is kept as the page declares it.
+        url=tags.get("canonical") or tags.get("og:url") or doc.get("url") or url,
+        outlet=tags.get("og:site_name") or doc.get("sitename") or None,
         author=doc.get("author") or None,
     )
+
+
+class _HeadMeta(HTMLParser):
+    """Collects <meta property|name|itemprop=... content=...> and <link rel=canonical> of a page."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v or "").strip() for k, v in attrs}
+        if tag == "meta":
+            key = (a.get("property") or a.get("name") or a.get("itemprop") or "").lower()
+            if key and a.get("content"):
+                self.found.setdefault(key, a["content"])
+        elif tag == "link" and "canonical" in a.get("rel", "").lower().split() and a.get("href", "").startswith("http"):
+            self.found.setdefault("canonical", a["href"])
+
+
+def head_meta(html: str) -> dict[str, str]:
+    """Declared metadata of a page: meta tags by property/name (lower-cased) and the canonical URL."""
+    parser = _HeadMeta()
+    end = html.lower().find("</head>")
+    with contextlib.suppress(AssertionError, ValueError):  # a malformed head: keep what was read
+        parser.feed(html[: end if end > 0 else 200_000])
+    return parser.found

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from retrieval.cleaning import clean_text
+from retrieval.articles import build_article
+from retrieval.cleaning import clean_text, is_residue, residue_score
+from retrieval.documents import SkipFile, read_file
 
 HELD_OUT = """\
 Skip to main content
@@ -154,3 +158,118 @@ def test_bulleted_lists_are_content() -> None:
         "- cheaper fares",
         "- longer hours",
     ]
+
+
+# Prose is never page furniture: encyclopedic records, short factual paragraphs, lists in a body.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Harrow Valley Railway opened its northern branch on 3 March 1911",
+        "- Lakeside Station , Wessex - 1 June 1924",
+        "- 1932 . The Glass Orchard , published in The Weekly Review , 4 May 1932",
+        "1951–1967 .",
+        "Related species are found across the northern hemisphere.",
+        "Annually , the Coastal Trust hosts the Tidewater Lecture",
+    ],
+)
+def test_a_short_encyclopedic_record_is_kept(text: str) -> None:
+    cleaned = clean_text(text, "json")
+    assert cleaned.paragraphs == [text]
+    assert cleaned.title is None
+
+
+def test_a_heading_only_record_is_dropped_with_its_reason(tmp_path: Path) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps({"text": "Related Articles ."}) + "\n" + json.dumps({"text": "- ( )"}) + "\n")
+    reasons = []
+    for doc in read_file(path, 10**6).documents:
+        with pytest.raises(SkipFile) as info:
+            build_article(doc)
+        reasons.append(str(info.value))
+    assert reasons == [
+        'no article text left after removing page furniture (the text was only "Related Articles .")',
+        "no words in the text (only numbers or punctuation)",
+    ]
+
+
+def test_a_list_in_the_body_is_kept() -> None:
+    text = (
+        "Brindle Foods recalled these products on Monday:\n\n"
+        "Oat Crunch 400g\nOat Crunch 750g\nHoney Rings 300g\nMuesli Classic\n\n"
+        "Customers can return them to any shop for a refund, the company said."
+    )
+    assert clean_text(text).paragraphs == [
+        "Brindle Foods recalled these products on Monday:",
+        "Oat Crunch 400g",
+        "Oat Crunch 750g",
+        "Honey Rings 300g",
+        "Muesli Classic",
+        "Customers can return them to any shop for a refund, the company said.",
+    ]
+
+
+RESIDUE = [
+    "More:Harbour strike enters its second week as talks stall",
+    "READ MORE:Why the river keeps flooding the old town",
+    "TOP STORIES:Ten things to know before the match on Sunday",
+    "► Ferry timetables: what changes from next month",
+    "∎ Mayor unveils the new tram map",
+    "Contributing: Jo Example, The Daily Example; wire reports",
+    "Follow Sam Writer on Twitter: @samwriter",
+    "Reach the reporter at sam.writer@example.com or 555-0142.",
+    "news.desk@example.org",
+    "Sam Writer, sam.writer@example.com",
+    "Harbourtown Example News —",
+    "Click here for a lighter version of this page that loads faster.",
+    "Sign up for our newsletter to get the day's headlines in your inbox.",
+    "Video Ad Feedback Flood waters reach the square 01:12 - Source: Example TV",
+    "PORT TOWN, ENGLAND - MAY 03: Boats sit in the harbour on May 3, 2022. (Photo by Jo Lens/Agency)",
+]
+
+
+@pytest.mark.parametrize("line", RESIDUE)
+def test_residue_lines_are_dropped(line: str) -> None:
+    prose = "The harbour master said on Tuesday that the port would reopen once the water level fell."
+    assert clean_text(f"{prose}\n\n{line}\n\n{prose.replace('Tuesday', 'Friday')}").paragraphs == [
+        prose,
+        prose.replace("Tuesday", "Friday"),
+    ]
+    assert residue_score(line) == 1.0 and is_residue(line)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "MORGAN: We will not stop until the bridge is rebuilt.",
+        "SENATOR ALVAREZ, CHAIR: The committee will come to order.",
+        "By Sam Writer",
+        "Harbour Strike Talks Collapse As Unions Walk Out Of Meeting",
+        "FACT CHECK: Claims about the bridge closure",
+        "Sandbags line the quay. Photo: Jo Lens/Agency",
+    ],
+)
+def test_residue_kinds_are_flagged_for_the_scorer(line: str) -> None:
+    assert is_residue(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "The harbour master said the port would reopen on Friday after the water level fell.",
+        "By the end of the week, the ferries were running again.",
+        "► Firefighters evacuated 200 homes on the east bank overnight, officials said on Tuesday.",
+        "- 1965 : Coastal Fellowship , University of the North",
+        "Note: figures exclude the two islands, which report separately.",
+        "A re:Invent session in Las Vegas drew thousands of developers on Monday.",
+        "You can sign up for the ferry pass at any harbour office for $12 a month.",
+    ],
+)
+def test_prose_is_not_residue(line: str) -> None:
+    assert residue_score(line) < 0.5, line
+
+
+def test_hard_wrapped_formula_is_not_a_title() -> None:
+    text = "Plants take in carbon dioxide (CO\n2) through their leaves and release water as (H\n2O\n) vapour."
+    cleaned = clean_text(text, "json")
+    assert cleaned.title is None
+    assert " ".join(cleaned.paragraphs) == "Plants take in carbon dioxide (CO 2) through their leaves and release water as (H 2O ) vapour."
