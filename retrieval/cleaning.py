@@ -496,14 +496,3 @@ def _cut_after_credit(paragraphs: list[str]) -> list[str]:
         if CREDIT.match(paragraph) and len(paragraphs) - i <= 4:
             return paragraphs[:i]
     return paragraphs
-
-
-RESIDUE = re.compile(
-    r"^(?:more|read\s+more|see\s+also|related|contributing|photo|credit|watch|listen)\s*:"
-    r"|∎|^[A-Z][A-Z .'’-]{2,40}:\s"
-)
-
-
-def residue_score(sentence: str) -> float:
-    """1.0 for page residue that survived cleaning (link lines, credits, transcript labels), else 0.0."""
-    return float(bool(RESIDUE.search(sentence.strip())))
