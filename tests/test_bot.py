@@ -111,8 +111,9 @@ def test_direct_message_is_answered_directly(slack: Harness) -> None:
 
 def test_retried_and_doubled_events_get_one_reply(slack: Harness) -> None:
     event = mention(f"<@{BOT_USER}> which town did F-16s hit in October 2023?", ts="1700000200.1")
-    slack.send.event(event, event_id="EvSAME")
-    slack.send.event(event, event_id="EvSAME", retry=1)  # Slack's redelivery
+    # Slack redelivers after its 3-second timeout, signed afresh (a later timestamp).
+    slack.send.event(event, event_id="EvSAME", timestamp=int(time.time()) - 5)
+    slack.send.event(event, event_id="EvSAME", retry=1)
     slack.send.event({**event, "type": "message", "channel_type": "channel"}, event_id="EvOTHER")  # same message
     assert slack.listeners.wait_handled(3, timeout=60)
     assert len(slack.fake.of("chat.postMessage")) == 1
@@ -247,14 +248,14 @@ def test_long_passages_stay_within_block_kit_limits() -> None:
     from retrieval.brief import Answer
 
     result = Result("q" * 1000, Answer(huge, 1), citations, searched=10**6, version="v000001")
-    payload = kit.reply(result, show_question=True, share=True)
+    payload = kit.reply(result, show_question=True, share=True, answer_id="abcdefghijkl")
     assert len(payload["blocks"]) <= 50 and len(payload["text"]) <= 3000
     for block in payload["blocks"]:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
         for element in block.get("elements", []):
             if element.get("type") == "button":
-                assert len(element["text"]["text"]) <= 75 and len(element["value"]) <= 2000
+                assert len(element["text"]["text"]) <= 75 and element["value"] == "abcdefghijkl"
             else:
                 assert len(element["text"]) <= 3000
 
