@@ -46,8 +46,7 @@ THINKING, FAILED = "eyes", "x"
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
 UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
 GONE = (
-    f"That answer is no longer stored (replies are kept {KEEP_ANSWERS_DAYS} days). "
-    "Ask again with `/brief <question>`."
+    f"That answer is no longer stored (replies are kept {KEEP_ANSWERS_DAYS} days). Ask again with `/brief <question>`."
 )
 USAGE = (
     "*Ask Brief about the news corpus.*\n"
@@ -572,14 +571,18 @@ def http_server(
 
         def _send(self, status: int, body: Any, headers: dict[str, Any] | None = None) -> None:
             data = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")
-            self.send_response(status)
-            for key, values in (headers or {}).items():
-                for value in values if isinstance(values, list | tuple) else [values]:
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                for key, values in (headers or {}).items():
+                    for value in values if isinstance(values, list | tuple) else [values]:
+                        if key.lower() != "content-length":
+                            self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError as exc:  # the client went away (or timed out) before the answer
+                log.info("could not answer an HTTP request: %s", type(exc).__name__)
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("http: " + format, *args)

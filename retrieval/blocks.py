@@ -96,7 +96,9 @@ def sources(result: Result) -> tuple[list[list[Citation]], dict[int, int]]:
     return [g[:QUOTES_PER_SOURCE] for g in groups], renumber
 
 
-def reply(result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None) -> dict[str, Any]:
+def reply(
+    result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None
+) -> dict[str, Any]:
     """`text` and `blocks` for chat.postMessage or a response_url post.
 
     With `answer_id` (the stored reply's id, see retrieval.feedback) it ends with 👍/👎 buttons, and

@@ -32,7 +32,7 @@ class Harness:
         self.fake, self.send, self.listeners = fake, sender, listeners
 
 
-def start(settings: Settings, brief: Brief) -> Iterator[Harness]:
+def start(settings: Settings, brief: Brief, read_timeout: float | None = None) -> Iterator[Harness]:
     with FakeSlack() as fake:
         settings = settings.with_(
             slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_api_url=f"{fake.url}/api/",
@@ -40,7 +40,8 @@ def start(settings: Settings, brief: Brief) -> Iterator[Harness]:
         )  # fmt: skip
         listeners = Listeners(settings, brief)
         app = create_app(settings, brief, listeners)
-        server = http_server(app, "127.0.0.1", 0)
+        options = {} if read_timeout is None else {"read_timeout": read_timeout}
+        server = http_server(app, "127.0.0.1", 0, **options)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
@@ -210,14 +211,21 @@ Officials in <Springfield> said the <!channel> dam & reservoir would reopen on M
 """
 
 
-@pytest.fixture
-def hostile(tmp_path: Path, settings_base: Settings, embedder: Embedder) -> Iterator[Harness]:
-    folder = tmp_path / "hostile"
+def start_with_article(
+    tmp_path: Path, settings_base: Settings, embedder: Embedder, name: str, text: str
+) -> Iterator[Harness]:
+    """The app over an index of one article file `name` holding `text`."""
+    folder = tmp_path / "articles"
     folder.mkdir()
-    (folder / "dam.txt").write_text(HOSTILE, encoding="utf-8")
+    (folder / name).write_text(text, encoding="utf-8")
     settings = settings_base.with_(index_dir=tmp_path / "index")
     ingest([folder], settings, embedder=embedder)
     yield from start(settings, Brief(settings, embedder))
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, settings_base: Settings, embedder: Embedder) -> Iterator[Harness]:
+    yield from start_with_article(tmp_path, settings_base, embedder, "dam.txt", HOSTILE)
 
 
 def test_hostile_article_notifies_nobody(hostile: Harness) -> None:
