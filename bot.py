@@ -14,19 +14,27 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import RetryHandler
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
 
 from retrieval import Brief, BriefError, Result, Settings
 from retrieval import blocks as kit
-from retrieval.feedback import FeedbackStore
+from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
 from retrieval.updates import Update, Updater
@@ -36,6 +44,10 @@ PROMPT = "brief> "
 EVENTS_PATH = "/slack/events"
 THINKING, FAILED = "eyes", "x"
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
+UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
+GONE = (
+    f"That answer is no longer stored (replies are kept {KEEP_ANSWERS_DAYS} days). Ask again with `/brief <question>`."
+)
 USAGE = (
     "*Ask Brief about the news corpus.*\n"
     "• `/brief <question>`: a private answer you can share, e.g. `/brief when did Biden first strike Syria?`\n"
@@ -47,16 +59,43 @@ USAGE = (
 )
 MENTION = re.compile(r"<[@!#][^>]*>")
 LINK = re.compile(r"<(https?://[^|>]+)(?:\|([^>]+))?>")
-TOKEN = re.compile(r"\b(xox[abposr]-[\w-]+|xapp-[\w-]+)")
+# Every Slack token family: xoxb (bot), xoxp (user), xoxa/xoxr/xoxs/xoxo/xoxc/xoxd/xoxe (app,
+# refresh, session, client, cookie, rotating; also "xoxe.xoxp-…"), xapp (app-level), and the
+# configuration and refresh tokens' newer prefixes. Matched anywhere, not only after a word break.
+TOKEN = re.compile(r"(?:xox[a-z](?:\.xox[a-z])?|xapp)-[\w%./+=-]+", re.I)
+
+# Calls to Slack retried before giving up: each 429 waits its Retry-After (plus up to 1 s of
+# jitter, slack_sdk's own), connection failures and 500/503 back off 0.5 s, then 1 s.
+RATE_LIMIT_RETRIES = 3
+CONNECTION_RETRIES = 2
+SERVER_ERROR_RETRIES = 2
+RESPONSE_URL_TIMEOUT_S = 15
+
+# HTTP mode: Slack's requests are a few kilobytes; anything far larger, or sent slowly, is refused.
+MAX_BODY_BYTES = 1 << 20
+READ_TIMEOUT_S = 10.0
+SIGNATURE_WINDOW_S = 2 * 300 + 60  # Bolt accepts timestamps up to 5 minutes either side of now
+
+
+def redact(text: str) -> str:
+    """`text` with anything that looks like a Slack token replaced by "[redacted]"."""
+    return TOKEN.sub("[redacted]", text)
 
 
 class RedactTokens(logging.Filter):
-    """Blanks anything that looks like a Slack token in log records (defence in depth)."""
+    """Blanks anything that looks like a Slack token in log records, tracebacks included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if TOKEN.search(message):
-            record.msg, record.args = TOKEN.sub("[redacted]", message), None
+            record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse a cached exc_text, so the traceback is rendered (and redacted) once here.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -85,6 +124,27 @@ class Seen:
             while len(self._keys) > self._size:
                 self._keys.popitem(last=False)
             return fresh
+
+
+class Replays:
+    """Signatures of the HTTP requests of the last minutes: a request signed the same way twice
+    is a replay (Slack signs every delivery, retries included, afresh)."""
+
+    def __init__(self, window_s: float = SIGNATURE_WINDOW_S) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._window = window_s
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: str) -> bool:
+        """True the first time `signature` is seen within the window; remembers it."""
+        now = time.monotonic()
+        with self._lock:
+            while self._seen and next(iter(self._seen.values())) < now - self._window:
+                self._seen.popitem(last=False)
+            if signature in self._seen:
+                return False
+            self._seen[signature] = now
+            return True
 
 
 class Listeners:
@@ -156,23 +216,34 @@ class Listeners:
             self._post(client, channel, thread, kit.message(USAGE))
             return
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        payload, ok = self._safely(lambda: kit.reply(self.brief.ask(question)), "answering a message")
-        self._post(client, channel, thread, payload)
+        payload, ok = self._safely(lambda: self._reply(question), "answering a message")
+        error = self._post(client, channel, thread, payload)
+        if error:  # retries are spent: say so where the question was asked (a short post may still pass)
+            self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
         self._react(client, "reactions_remove", channel, event["ts"], THINKING)
-        if not ok:
+        if not ok or error:
             self._react(client, "reactions_add", channel, event["ts"], FAILED)
 
+    def _reply(self, question: str, *, show_question: bool = False, share: bool = False) -> dict[str, Any]:
+        """The reply to `question`, stored under a fresh id that its buttons carry."""
+        result = self.brief.ask(question)
+        answer_id = new_answer_id()
+        payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id)
+        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload)
+        return payload
+
     # --- /brief ---------------------------------------------------------------------------------
-    def on_command(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+    def on_command(self, ack: Any, command: dict[str, Any]) -> None:
         """`/brief <question>`, `/brief help`, `/brief stats`, `/brief timeline <topic>`, `/brief reindex`."""
         text = " ".join((command.get("text") or "").split())
         word = text.split(" ", 1)[0].lower()
+        url = command.get("response_url")
         if not text or word == "help":
             ack(**kit.message(USAGE))
         elif word == "stats" and text.lower() == "stats":
             ack(**self._stats())
         elif word == "reindex" and text.lower() == "reindex":
-            self._reindex(ack, command, respond)
+            self._reindex(ack, command)
         elif not self._allowed(command.get("channel_id", ""), None) and not _is_dm(command):
             ack(**kit.message(self._where()))
         elif word == "timeline":
@@ -182,14 +253,12 @@ class Listeners:
                 return
             ack(**kit.message(f"Building a timeline of: {kit.escape(kit.cut(topic, 500))}"))
             payload, _ = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "/brief timeline")
-            respond(response_type="ephemeral", replace_original=False, **payload)
+            self._respond(url, payload)
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
-            payload, _ = self._safely(
-                lambda: kit.reply(self.brief.ask(question), show_question=True, share=True), "/brief"
-            )
-            respond(response_type="ephemeral", replace_original=False, **payload)
+            payload, _ = self._safely(lambda: self._reply(question, show_question=True, share=True), "/brief")
+            self._respond(url, payload)
 
     def _stats(self) -> dict[str, Any]:
         try:
@@ -201,60 +270,61 @@ class Listeners:
             f"*Last update:* {s.updated_at} (index {s.version})\n*Model:* {kit.escape(s.model)}"
         )
 
-    def _reindex(self, ack: Any, command: dict[str, Any], respond: Any) -> None:
+    def _reindex(self, ack: Any, command: dict[str, Any]) -> None:
         if command.get("user_id") not in self.settings.admin_users:
             ack(**kit.message("Sorry, only Brief's admins can reindex. Ask one of them, or try `/brief stats`."))
             return
         if not self.reindex_lock.acquire(blocking=False):
             ack(**kit.message("A reindex is already running; I'll post its result when it finishes."))
             return
+        url = command.get("response_url")
         try:
             ack(**kit.message(f"Reindexing `{kit.escape(str(self.settings.articles_dir))}` …"))
             update = self.updater.update(fetch=True)
-            respond(response_type="ephemeral", replace_original=False, **kit.message(kit.escape(update.summary())))
+            self._respond(url, kit.message(kit.escape(update.summary())))
         except BriefError as exc:
-            respond(response_type="ephemeral", **kit.message(f"Reindex failed: {kit.escape(str(exc))}"))
+            self._respond(url, kit.message(f"Reindex failed: {kit.escape(str(exc))}"))
         except Exception:
             log.exception("reindex failed")
-            respond(response_type="ephemeral", **kit.message(SORRY))
+            self._respond(url, kit.message(SORRY))
         finally:
             self.reindex_lock.release()
 
     # --- buttons --------------------------------------------------------------------------------
-    def on_share(self, ack: Any, body: dict[str, Any], client: WebClient, respond: Any) -> None:
-        """ "Share in channel": post the same answer visibly."""
+    def on_share(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        """ "Share in channel": post visibly the very reply the user saw (not a new answer)."""
         ack()
-        action = body["actions"][0]
-        question = json.loads(action.get("value") or "{}").get("q", "")
-        channel = (body.get("channel") or {}).get("id")
-        user = (body.get("user") or {}).get("id", "")
-        payload, ok = self._safely(lambda: kit.reply(self.brief.ask(question), show_question=True), "sharing")
-        if not ok:
-            respond(response_type="ephemeral", replace_original=False, **payload)
+        url = body.get("response_url")
+        stored = self.feedback.answer(_button_value(body))
+        if stored is None:
+            self._respond(url, kit.message(GONE))
             return
-        payload["blocks"].insert(
-            0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
-        )
-        try:
-            self._post(client, channel, None, payload, raise_errors=True)
-        except SlackApiError as exc:
-            error = exc.response.get("error", "error")
+        channel = (body.get("channel") or {}).get("id")
+        user = kit.escape(str((body.get("user") or {}).get("id", "")))
+        payload = kit.without_share(stored.reply)
+        shared_by = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
+        payload["blocks"] = [shared_by, *payload["blocks"]]
+        error = self._post(client, channel, None, payload)
+        if error:
             hint = "invite me with `/invite @Brief`" if error in {"not_in_channel", "channel_not_found"} else error
-            respond(response_type="ephemeral", replace_original=False, **kit.message(f"I can't post here: {hint}."))
+            self._respond(url, kit.message(f"I can't post here: {kit.escape(hint)}."))
             return
-        respond(replace_original=True, **kit.message("Shared in the channel."))
+        self._respond(url, kit.message("Shared in the channel."), replace_original=True)
 
-    def on_feedback(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
-        """👍 / 👎: store the vote with the question and the cited passages, thank the clicker."""
+    def on_feedback(self, ack: Any, body: dict[str, Any]) -> None:
+        """👍 / 👎: store the vote with the reply it is about, thank the clicker."""
         ack()
-        action = body["actions"][0]
-        vote = 1 if action["action_id"] == kit.FEEDBACK_UP else -1
-        data = json.loads(action.get("value") or "{}")
-        user = (body.get("user") or {}).get("id", "")
+        url = body.get("response_url")
+        stored = self.feedback.answer(_button_value(body))
+        if stored is None:
+            self._respond(url, kit.message(GONE))
+            return
+        vote = 1 if body["actions"][0].get("action_id") == kit.FEEDBACK_UP else -1
+        user = str((body.get("user") or {}).get("id", ""))
         channel = (body.get("channel") or {}).get("id")
-        self.feedback.record(user, vote, data.get("q", ""), list(data.get("p", [])), channel)
+        self.feedback.record(user, vote, stored.question, stored.passages, channel, stored.id)
         thanks = "Thanks, noted as helpful." if vote > 0 else "Thanks, noted as not helpful; it helps us improve."
-        respond(response_type="ephemeral", replace_original=False, **kit.message(thanks))
+        self._respond(url, kit.message(thanks))
 
     @staticmethod
     def _safely(build: Callable[[], dict[str, Any]], what: str) -> tuple[dict[str, Any], bool]:
@@ -269,22 +339,39 @@ class Listeners:
             return kit.message(SORRY), False
 
     # --- Web API helpers ------------------------------------------------------------------------
-    def _post(
-        self,
-        client: WebClient,
-        channel: str | None,
-        thread: str | None,
-        payload: dict[str, Any],
-        raise_errors: bool = False,
-    ) -> None:
+    @staticmethod
+    def _post(client: WebClient, channel: str | None, thread: str | None, payload: dict[str, Any]) -> str | None:
+        """Post a message (the client retries); None once posted, else Slack's error, logged."""
         try:
             client.chat_postMessage(
                 channel=channel, thread_ts=thread, unfurl_links=False, unfurl_media=False, **payload
             )
-        except SlackApiError:
-            if raise_errors:
-                raise
-            log.exception("chat.postMessage failed")
+            return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        except OSError as exc:  # the connection failed on every retry
+            error = f"Slack unreachable: {type(exc).__name__}"
+        log.warning("chat.postMessage to %s failed: %s", channel, error)
+        return error
+
+    @staticmethod
+    def _respond(url: str | None, payload: dict[str, Any], replace_original: bool = False) -> bool:
+        """Send an ephemeral reply to a response_url, with the same retries as the Web API client;
+        False (and a log line) when it finally cannot be delivered."""
+        if not url:
+            log.warning("no response_url to reply to")
+            return False
+        client = WebhookClient(url, timeout=RESPONSE_URL_TIMEOUT_S, retry_handlers=retry_handlers())
+        message = {"response_type": "ephemeral", "replace_original": replace_original, **payload}
+        try:
+            response = client.send_dict(message)
+        except OSError as exc:
+            log.warning("response_url unreachable: %s", type(exc).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url refused the reply: HTTP %s %s", response.status_code, response.body[:200])
+            return False
+        return True
 
     @staticmethod
     def _react(client: WebClient, method: str, channel: str, ts: str, name: str) -> None:
@@ -292,6 +379,14 @@ class Listeners:
             getattr(client, method)(channel=channel, timestamp=ts, name=name)
         except SlackApiError as exc:  # e.g. missing reactions:write scope: not worth failing for
             log.warning("%s %s failed: %s", method, name, exc.response.get("error"))
+        except OSError as exc:
+            log.warning("%s %s failed: %s", method, name, type(exc).__name__)
+
+
+def _button_value(body: dict[str, Any]) -> str | None:
+    actions = body.get("actions") or [{}]
+    value = actions[0].get("value") if isinstance(actions[0], dict) else None
+    return value if isinstance(value, str) else None
 
 
 def announcer(settings: Settings, client: WebClient) -> Callable[[Update], None]:
@@ -307,6 +402,8 @@ def announcer(settings: Settings, client: WebClient) -> Callable[[Update], None]
             )  # fmt: skip
         except SlackApiError as exc:
             log.warning("announcement failed: %s", exc.response.get("error"))
+        except OSError as exc:
+            log.warning("announcement failed: %s", type(exc).__name__)
 
     return announce
 
@@ -330,6 +427,18 @@ def create_app(
     )
     brief = brief or Brief(settings)
     listeners = listeners or Listeners(settings, brief, updater or Updater(brief, announcer(settings, client)))
+    replays = Replays()
+
+    @app.use
+    def refuse_replays(request: BoltRequest, next_: Callable[[], None]) -> BoltResponse | None:
+        """A signed HTTP request seen before (same signature) is acknowledged and not run again."""
+        signature = (request.headers.get("x-slack-signature") or [None])[0]
+        if signature and not replays.first_time(signature):
+            log.warning("ignored a replayed request (its signature was already used)")
+            return BoltResponse(status=200, body="")
+        next_()
+        return None
+
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
     app.command("/brief")(listeners.on_command)
@@ -343,9 +452,20 @@ def socket_mode_handler(app: App, settings: Settings) -> SocketModeHandler:
     return SocketModeHandler(app, settings.slack_app_token)
 
 
+def retry_handlers() -> list[RetryHandler]:
+    """slack_sdk's retries for rate limits (honouring Retry-After), connection errors and 500/503."""
+    return [
+        RateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
+        ConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
+        ServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+    ]
+
+
 def web_client(settings: Settings) -> WebClient:
-    """A Slack Web API client with the bot token, at SLACK_API_URL when set."""
-    return WebClient(token=settings.slack_bot_token, base_url=_api_url(settings.slack_api_url))
+    """A Slack Web API client with the bot token and retries, at SLACK_API_URL when set."""
+    return WebClient(
+        token=settings.slack_bot_token, base_url=_api_url(settings.slack_api_url), retry_handlers=retry_handlers()
+    )
 
 
 def _api_url(url: str | None) -> str:
@@ -353,10 +473,49 @@ def _api_url(url: str | None) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def http_server(app: App, host: str, port: int) -> ThreadingHTTPServer:
-    """A threaded HTTP server that hands Slack's signed requests at /slack/events to the app."""
+class Refused(Exception):
+    """An HTTP request turned away before the app sees it: its status and why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+SINGLE_HEADERS = ("Content-Length", "X-Slack-Request-Timestamp", "X-Slack-Signature", "Content-Type")
+OBJECT_FIELDS = ("event", "team", "user", "channel", "enterprise", "container", "message", "view", "state")
+LIST_FIELDS = ("authorizations", "actions")
+TEXT_FIELDS = ("type", "token", "team_id", "user_id", "channel_id", "command", "text", "response_url", "trigger_id")
+
+
+def slack_shaped(body: Any) -> bool:
+    """Whether a parsed body has the shape of a Slack request (objects, lists and strings where
+    Slack puts them), so that a signed but malformed body gets 400 rather than a crash."""
+    if not isinstance(body, dict):
+        return False
+    if any(body.get(k) is not None and not isinstance(body[k], dict) for k in OBJECT_FIELDS):
+        return False
+    if any(body.get(k) is not None and not isinstance(body[k], str) for k in TEXT_FIELDS):
+        return False
+    for key in LIST_FIELDS:
+        items = body.get(key)
+        if items is not None and not (isinstance(items, list) and all(isinstance(i, dict) for i in items)):
+            return False
+    event = body.get("event")
+    return event is None or all(event.get(k) is None or isinstance(event[k], str) for k in ("type", "channel", "ts"))
+
+
+def http_server(
+    app: App, host: str, port: int, read_timeout: float = READ_TIMEOUT_S, max_body: int = MAX_BODY_BYTES
+) -> ThreadingHTTPServer:
+    """A threaded HTTP server that hands Slack's signed requests at /slack/events to the app.
+
+    Bodies over `max_body` bytes get 413, requests not received within `read_timeout` seconds
+    408 (or a closed connection while headers are still arriving), malformed ones 400.
+    """
 
     class Handler(BaseHTTPRequestHandler):
+        timeout = read_timeout  # set on the socket: every read of headers or body is bounded
+
         def do_GET(self) -> None:
             self._send(200 if self.path == "/healthz" else 404, "ok" if self.path == "/healthz" else "")
 
@@ -365,21 +524,65 @@ def http_server(app: App, host: str, port: int) -> ThreadingHTTPServer:
             if path != EVENTS_PATH:
                 self._send(404, "")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode("utf-8", errors="replace")
-            response = app.dispatch(BoltRequest(body=body, query=query, headers=dict(self.headers.items())))
+            try:
+                request = self._request(query)
+            except Refused as refused:
+                log.info("refused a request: %s", refused)
+                self.close_connection = True
+                self._send(refused.status, {"error": str(refused)})
+                return
+            response = app.dispatch(request)
             self._send(response.status, response.body, response.headers)
+
+        def _request(self, query: str) -> BoltRequest:
+            for name in SINGLE_HEADERS:
+                if len(self.headers.get_all(name) or []) > 1:
+                    raise Refused(400, f"{name} sent more than once")
+            if self.headers.get("Transfer-Encoding"):
+                raise Refused(411, "send the body with a Content-Length, not chunked")
+            declared = self.headers.get("Content-Length")
+            if declared is None:
+                raise Refused(411, "Content-Length is required")
+            if not re.fullmatch(r"[0-9]{1,12}", declared.strip()):
+                raise Refused(400, "Content-Length is not a number")
+            length = int(declared)
+            if length > max_body:
+                raise Refused(413, f"body over {max_body:,} bytes")
+            try:
+                raw = self.rfile.read(length)
+            except TimeoutError:
+                raise Refused(408, f"body not received within {read_timeout:g} s") from None
+            if len(raw) < length:
+                raise Refused(400, "body shorter than its Content-Length")
+            try:
+                body = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Refused(400, "body is not UTF-8") from None
+            timestamp = self.headers.get("X-Slack-Request-Timestamp")
+            if timestamp is not None and not re.fullmatch(r"[0-9]{1,12}", timestamp):
+                raise Refused(400, "X-Slack-Request-Timestamp is not a Unix time")
+            try:
+                request = BoltRequest(body=body, query=query, headers=dict(self.headers.items()))
+            except (ValueError, TypeError, AttributeError, KeyError, IndexError):
+                raise Refused(400, "body is not a Slack request") from None
+            if not slack_shaped(request.body):
+                raise Refused(400, "body is not a Slack request")
+            return request
 
         def _send(self, status: int, body: Any, headers: dict[str, Any] | None = None) -> None:
             data = (body if isinstance(body, str) else json.dumps(body)).encode("utf-8")
-            self.send_response(status)
-            for key, values in (headers or {}).items():
-                for value in values if isinstance(values, list | tuple) else [values]:
-                    if key.lower() != "content-length":
-                        self.send_header(key, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                for key, values in (headers or {}).items():
+                    for value in values if isinstance(values, list | tuple) else [values]:
+                        if key.lower() != "content-length":
+                            self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except OSError as exc:  # the client went away (or timed out) before the answer
+                log.info("could not answer an HTTP request: %s", type(exc).__name__)
+                self.close_connection = True
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("http: " + format, *args)

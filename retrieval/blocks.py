@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -12,13 +11,16 @@ from retrieval.timeline import Timeline
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
 MAX_BUTTON_TEXT = 75
-MAX_BUTTON_VALUE = 2000
 MAX_FALLBACK = 3000
 MAX_SOURCES = 10  # keeps a reply readable and far inside the 50-block budget
 QUOTE_CHARS = 700  # a quoted paragraph is trimmed around the answering sentence to about this
 QUOTES_PER_SOURCE = 2
 SPECIAL_MENTION = re.compile(r"@(here|channel|everyone)\b", re.I)
-URL_OK = re.compile(r"^https?://[^\s<>|]+$")
+# Bidirectional controls (LRM/RLM, ALM, embeddings, overrides, isolates): an article's U+202E
+# would reverse the rest of a Slack line, so that a quote or a link reads other than it is.
+BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+BIDI_CONTROLS = re.compile(f"[{BIDI}]")
+URL_OK = re.compile(f"^https?://[^\\s<>|{BIDI}]+$")
 
 SHARE_ACTION = "brief_share"
 FEEDBACK_UP = "brief_feedback_up"
@@ -27,12 +29,12 @@ NO_ANSWER = "The corpus holds no answer to this question."
 
 
 def escape(text: str) -> str:
-    """Text safe for Slack: control characters &, <, > escaped, no mention can fire.
+    """Text safe for Slack: &, <, > escaped, bidi controls removed, no mention can fire.
 
     Slack only treats `<!here>`-style markup as a mention, which escaping `<` already defuses;
     a word joiner after "@" also keeps a plain "@here" inert if a client ever parses it.
     """
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = BIDI_CONTROLS.sub("", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return SPECIAL_MENTION.sub(lambda m: "@\u2060" + m.group(1), text)
 
 
@@ -94,8 +96,14 @@ def sources(result: Result) -> tuple[list[list[Citation]], dict[int, int]]:
     return [g[:QUOTES_PER_SOURCE] for g in groups], renumber
 
 
-def reply(result: Result, *, show_question: bool = False, share: bool = False, feedback: bool = True) -> dict[str, Any]:
-    """`text` and `blocks` for chat.postMessage or a response_url post."""
+def reply(
+    result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None
+) -> dict[str, Any]:
+    """`text` and `blocks` for chat.postMessage or a response_url post.
+
+    With `answer_id` (the stored reply's id, see retrieval.feedback) it ends with 👍/👎 buttons, and
+    with `share` also a Share button; every button's value is that short id.
+    """
     chosen, renumber = sources(result)
     blocks: list[dict[str, Any]] = []
     if show_question:
@@ -117,14 +125,10 @@ def reply(result: Result, *, show_question: bool = False, share: bool = False, f
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched {result.searched:,} passages{version}"}]}
     )
-    buttons = []
-    if share:
-        buttons.append(_button("Share in channel", SHARE_ACTION, share_value(result.question), style="primary"))
-    if feedback:
-        value = feedback_value(result, chosen)
-        buttons.append(_button("👍 Helpful", FEEDBACK_UP, value))
-        buttons.append(_button("👎 Not helpful", FEEDBACK_DOWN, value))
-    if buttons:
+    if answer_id:
+        buttons = [_button("Share in channel", SHARE_ACTION, answer_id, style="primary")] if share else []
+        buttons.append(_button("👍 Helpful", FEEDBACK_UP, answer_id))
+        buttons.append(_button("👎 Not helpful", FEEDBACK_DOWN, answer_id))
         blocks.append({"type": "actions", "block_id": "brief_actions", "elements": buttons})
     return {"text": cut(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
@@ -166,20 +170,19 @@ def message(text: str) -> dict[str, Any]:
     return {"text": cut(text, MAX_FALLBACK), "blocks": [_section(text)]}
 
 
-def share_value(question: str) -> str:
-    """The share button's payload: the question, to ask again when clicked."""
-    return json.dumps({"q": question[:1500]})
+def cited(result: Result) -> list[str]:
+    """The passages a reply quotes, as `doc_id:paragraph` (what a vote is about)."""
+    return [f"{c.doc_id}:{c.paragraph}" for group in sources(result)[0] for c in group]
 
 
-def feedback_value(result: Result, chosen: list[list[Citation]]) -> str:
-    """The feedback buttons' payload: question and cited passages, within the value limit."""
-    data: dict[str, Any] = {"q": result.question[:600], "p": []}
-    for c in (c for group in chosen for c in group):
-        data["p"].append(f"{c.doc_id}:{c.paragraph}")
-        if len(json.dumps(data)) > MAX_BUTTON_VALUE:
-            data["p"].pop()
-            break
-    return json.dumps(data)
+def without_share(payload: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a reply with its Share button removed (for the message that shares it)."""
+    blocks = []
+    for block in payload["blocks"]:
+        if block.get("type") == "actions":
+            block = {**block, "elements": [e for e in block["elements"] if e.get("action_id") != SHARE_ACTION]}
+        blocks.append(block)
+    return {**payload, "blocks": blocks}
 
 
 def _section(text: str) -> dict[str, Any]:
@@ -191,7 +194,7 @@ def _button(label: str, action_id: str, value: str, style: str | None = None) ->
         "type": "button",
         "text": {"type": "plain_text", "text": cut(label, MAX_BUTTON_TEXT), "emoji": True},
         "action_id": action_id,
-        "value": value[:MAX_BUTTON_VALUE],
+        "value": value,
     }
     if style:
         button["style"] = style

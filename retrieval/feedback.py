@@ -1,45 +1,109 @@
-"""Feedback: 👍/👎 votes on replies, kept in SQLite next to the index."""
+"""Feedback: the replies Brief posted and the 👍/👎 votes on them, kept in SQLite next to the index.
+
+A reply's buttons carry only a short id; the reply itself (question, rendered answer and
+citations, the passages it quotes) is stored here under that id, so "Share" re-posts exactly
+what the user saw and a vote names exactly what it was about.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import secrets
 import sqlite3
 import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from retrieval.store import now_iso
 
 FEEDBACK_DB = "feedback.sqlite"
+KEEP_ANSWERS_DAYS = 90  # buttons on older replies say the answer is gone and to ask again
+ANSWER_ID = re.compile(r"^[A-Za-z0-9_-]{8,32}$")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback(
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, user TEXT NOT NULL, vote INTEGER NOT NULL,
     question TEXT NOT NULL, passages TEXT NOT NULL, channel TEXT);
+CREATE TABLE IF NOT EXISTS answers(
+    id TEXT PRIMARY KEY, at TEXT NOT NULL, question TEXT NOT NULL, passages TEXT NOT NULL,
+    reply TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS answers_at ON answers(at);
 """
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """A reply as it was shown: its id, question, quoted passages and Block Kit payload."""
+
+    id: str
+    question: str
+    passages: list[str]
+    reply: dict[str, Any]
+
+
+def new_answer_id() -> str:
+    """A short random id for a reply (12 URL-safe characters), small enough for any button."""
+    return secrets.token_urlsafe(9)
+
+
 class FeedbackStore:
-    """Appends votes; safe to share between the bot's threads."""
+    """Stores replies and appends votes; safe to share between the bot's threads."""
 
     def __init__(self, index_dir: Path) -> None:
         index_dir.mkdir(parents=True, exist_ok=True)
         self.path = index_dir / FEEDBACK_DB
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        self._conn.executescript(SCHEMA)
+        with self._conn:
+            self._conn.executescript(SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(feedback)")}
+            if "answer_id" not in columns:  # a feedback.sqlite from before replies were stored
+                self._conn.execute("ALTER TABLE feedback ADD COLUMN answer_id TEXT")
+            cutoff = (datetime.now(UTC) - timedelta(days=KEEP_ANSWERS_DAYS)).replace(microsecond=0).isoformat()
+            self._conn.execute("DELETE FROM answers WHERE at < ?", (cutoff,))
 
-    def record(self, user: str, vote: int, question: str, passages: list[str], channel: str | None) -> None:
-        """Store one vote (+1 or -1) with the question and the cited passages."""
+    def save_answer(self, answer_id: str, question: str, passages: list[str], reply: dict[str, Any]) -> None:
+        """Keep a reply as it is about to be shown, under `answer_id` (see new_answer_id)."""
         with self._lock, self._conn:
             self._conn.execute(
-                "INSERT INTO feedback(at, user, vote, question, passages, channel) VALUES (?, ?, ?, ?, ?, ?)",
-                (now_iso(), user, vote, question, json.dumps(passages), channel),
+                "INSERT OR REPLACE INTO answers(id, at, question, passages, reply) VALUES (?, ?, ?, ?, ?)",
+                (answer_id, now_iso(), question, json.dumps(passages), json.dumps(reply, ensure_ascii=False)),
+            )
+
+    def answer(self, answer_id: str | None) -> StoredAnswer | None:
+        """The reply stored under `answer_id`, or None when the id is unknown, expired or malformed."""
+        if not answer_id or not ANSWER_ID.match(answer_id):
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT question, passages, reply FROM answers WHERE id = ?", (answer_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return StoredAnswer(answer_id, row[0], json.loads(row[1]), json.loads(row[2]))
+
+    def record(
+        self, user: str, vote: int, question: str, passages: list[str], channel: str | None,
+        answer_id: str | None = None,
+    ) -> None:  # fmt: skip
+        """Store one vote (+1 or -1) with the question, the cited passages and the reply's id."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT INTO feedback(at, user, vote, question, passages, channel, answer_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (now_iso(), user, vote, question, json.dumps(passages), channel, answer_id),
             )
 
     def all(self) -> list[dict[str, object]]:
         """Every vote, oldest first."""
         with self._lock:
-            rows = self._conn.execute("SELECT at, user, vote, question, passages, channel FROM feedback ORDER BY id")
+            rows = self._conn.execute(
+                "SELECT at, user, vote, question, passages, channel, answer_id FROM feedback ORDER BY id"
+            )
             return [
-                {"at": a, "user": u, "vote": v, "question": q, "passages": json.loads(p), "channel": c}
-                for a, u, v, q, p, c in rows.fetchall()
-            ]
+                {"at": a, "user": u, "vote": v, "question": q, "passages": json.loads(p), "channel": c,
+                 "answer_id": i}
+                for a, u, v, q, p, c, i in rows.fetchall()
+            ]  # fmt: skip

@@ -1,7 +1,9 @@
 """A stand-in for Slack's Web API on 127.0.0.1, and requests signed exactly as Slack signs them.
 
 This is the one fake in the suite: Slack itself cannot run here. It answers the Web API methods
-the bot calls and records every call (and every post to a response_url) for the tests to read.
+the bot calls and records every call it accepts (and every post to a response_url) for the tests
+to read. `refuse()` makes it answer the next calls of a method as a rate-limited or failing Slack
+does (429 with Retry-After, 503, or a dropped connection); refused calls are kept apart.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ def local_server(handler: type[BaseHTTPRequestHandler]) -> tuple[ThreadingHTTPSe
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 
-def send_json(handler: BaseHTTPRequestHandler, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-    """Answer a request with 200 and a JSON body."""
+def send_json(
+    handler: BaseHTTPRequestHandler, payload: dict[str, Any], headers: dict[str, str] | None = None, status: int = 200
+) -> None:
+    """Answer a request with `status` (200 by default) and a JSON body."""
     body = json.dumps(payload).encode()
-    handler.send_response(200)
+    handler.send_response(status)
     for key, value in {"Content-Type": "application/json", **(headers or {})}.items():
         handler.send_header(key, value)
     handler.send_header("Content-Length", str(len(body)))
@@ -46,6 +50,8 @@ class FakeSlack:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.changed = threading.Condition()
         self.fail: dict[str, str] = {}  # method -> Slack error to answer with
+        self.refused: list[tuple[str, int]] = []  # (method, status) of every refused call
+        self._refusals: dict[str, list[tuple[int, str]]] = {}  # method -> pending (status, Retry-After)
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,8 +67,16 @@ class FakeSlack:
                 else:
                     method = "response_url"
                     data["_path"] = self.path
-                fake.record(method, data)
-                send_json(self, fake.answer(method, data))
+                refusal = fake.take_refusal(method)
+                if refusal is None:
+                    fake.record(method, data)
+                    send_json(self, fake.answer(method, data))
+                elif refusal[0] == 0:  # a connection dropped before any answer
+                    self.close_connection = True
+                else:
+                    status, retry_after = refusal
+                    error = "ratelimited" if status == 429 else "service_unavailable"
+                    send_json(self, {"ok": False, "error": error}, {"Retry-After": retry_after}, status)
 
             def log_message(self, *_args: Any) -> None:
                 pass
@@ -76,6 +90,22 @@ class FakeSlack:
     def __exit__(self, *_exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def refuse(self, method: str, times: int, status: int = 429, retry_after: str = "0") -> None:
+        """Answer the next `times` calls of `method` with `status` (429: rate limited, with this
+        Retry-After; 503: unavailable; 0: drop the connection unanswered) instead of serving them."""
+        with self.changed:
+            self._refusals.setdefault(method, []).extend([(status, retry_after)] * times)
+
+    def take_refusal(self, method: str) -> tuple[int, str] | None:
+        with self.changed:
+            pending = self._refusals.get(method)
+            if not pending:
+                return None
+            refusal = pending.pop(0)
+            self.refused.append((method, refusal[0]))
+            self.changed.notify_all()
+            return refusal
 
     def record(self, method: str, data: dict[str, Any]) -> None:
         with self.changed:

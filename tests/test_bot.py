@@ -32,7 +32,7 @@ class Harness:
         self.fake, self.send, self.listeners = fake, sender, listeners
 
 
-def start(settings: Settings, brief: Brief) -> Iterator[Harness]:
+def start(settings: Settings, brief: Brief, read_timeout: float | None = None) -> Iterator[Harness]:
     with FakeSlack() as fake:
         settings = settings.with_(
             slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_api_url=f"{fake.url}/api/",
@@ -40,7 +40,8 @@ def start(settings: Settings, brief: Brief) -> Iterator[Harness]:
         )  # fmt: skip
         listeners = Listeners(settings, brief)
         app = create_app(settings, brief, listeners)
-        server = http_server(app, "127.0.0.1", 0)
+        options = {} if read_timeout is None else {"read_timeout": read_timeout}
+        server = http_server(app, "127.0.0.1", 0, **options)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         url = f"http://127.0.0.1:{server.server_address[1]}/slack/events"
@@ -111,8 +112,9 @@ def test_direct_message_is_answered_directly(slack: Harness) -> None:
 
 def test_retried_and_doubled_events_get_one_reply(slack: Harness) -> None:
     event = mention(f"<@{BOT_USER}> which town did F-16s hit in October 2023?", ts="1700000200.1")
-    slack.send.event(event, event_id="EvSAME")
-    slack.send.event(event, event_id="EvSAME", retry=1)  # Slack's redelivery
+    # Slack redelivers after its 3-second timeout, signed afresh (a later timestamp).
+    slack.send.event(event, event_id="EvSAME", timestamp=int(time.time()) - 5)
+    slack.send.event(event, event_id="EvSAME", retry=1)
     slack.send.event({**event, "type": "message", "channel_type": "channel"}, event_id="EvOTHER")  # same message
     assert slack.listeners.wait_handled(3, timeout=60)
     assert len(slack.fake.of("chat.postMessage")) == 1
@@ -209,14 +211,21 @@ Officials in <Springfield> said the <!channel> dam & reservoir would reopen on M
 """
 
 
-@pytest.fixture
-def hostile(tmp_path: Path, settings_base: Settings, embedder: Embedder) -> Iterator[Harness]:
-    folder = tmp_path / "hostile"
+def start_with_article(
+    tmp_path: Path, settings_base: Settings, embedder: Embedder, name: str, text: str
+) -> Iterator[Harness]:
+    """The app over an index of one article file `name` holding `text`."""
+    folder = tmp_path / "articles"
     folder.mkdir()
-    (folder / "dam.txt").write_text(HOSTILE, encoding="utf-8")
+    (folder / name).write_text(text, encoding="utf-8")
     settings = settings_base.with_(index_dir=tmp_path / "index")
     ingest([folder], settings, embedder=embedder)
     yield from start(settings, Brief(settings, embedder))
+
+
+@pytest.fixture
+def hostile(tmp_path: Path, settings_base: Settings, embedder: Embedder) -> Iterator[Harness]:
+    yield from start_with_article(tmp_path, settings_base, embedder, "dam.txt", HOSTILE)
 
 
 def test_hostile_article_notifies_nobody(hostile: Harness) -> None:
@@ -247,14 +256,14 @@ def test_long_passages_stay_within_block_kit_limits() -> None:
     from retrieval.brief import Answer
 
     result = Result("q" * 1000, Answer(huge, 1), citations, searched=10**6, version="v000001")
-    payload = kit.reply(result, show_question=True, share=True)
+    payload = kit.reply(result, show_question=True, share=True, answer_id="abcdefghijkl")
     assert len(payload["blocks"]) <= 50 and len(payload["text"]) <= 3000
     for block in payload["blocks"]:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
         for element in block.get("elements", []):
             if element.get("type") == "button":
-                assert len(element["text"]["text"]) <= 75 and len(element["value"]) <= 2000
+                assert len(element["text"]["text"]) <= 75 and element["value"] == "abcdefghijkl"
             else:
                 assert len(element["text"]) <= 3000
 
