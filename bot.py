@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
@@ -38,6 +39,7 @@ from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
 from retrieval.updates import Update, Updater
+from retrieval.watch import interrupt_on_sigterm
 
 log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
@@ -216,7 +218,8 @@ class Listeners:
             self._post(client, channel, thread, kit.message(USAGE))
             return
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        payload, ok = self._safely(lambda: self._reply(question), "answering a message")
+        asked = slack_day(event.get("ts"))
+        payload, ok = self._safely(lambda: self._reply(question, as_of=asked), "answering a message")
         error = self._post(client, channel, thread, payload)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
             self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
@@ -224,9 +227,11 @@ class Listeners:
         if not ok or error:
             self._react(client, "reactions_add", channel, event["ts"], FAILED)
 
-    def _reply(self, question: str, *, show_question: bool = False, share: bool = False) -> dict[str, Any]:
-        """The reply to `question`, stored under a fresh id that its buttons carry."""
-        result = self.brief.ask(question)
+    def _reply(
+        self, question: str, *, show_question: bool = False, share: bool = False, as_of: date | None = None
+    ) -> dict[str, Any]:
+        """The reply to `question` as asked on `as_of` (default today), stored under a fresh id its buttons carry."""
+        result = self.brief.ask(question, as_of=as_of)
         answer_id = new_answer_id()
         payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id)
         self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload)
@@ -663,12 +668,21 @@ def console(brief: Brief, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -
             return 0
 
 
+def slack_day(ts: str | None) -> date | None:
+    """The UTC day of a Slack message timestamp ("1700000000.000100"), or None."""
+    try:
+        return datetime.fromtimestamp(float(ts), UTC).date() if ts else None
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start Brief: update the index, then serve Slack (or the console)."""
     parser = argparse.ArgumentParser(description="Run the Brief bot.")
     parser.add_argument("--console", action="store_true", help="answer in the terminal even if Slack is configured")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    interrupt_on_sigterm()  # docker stop / systemd: stop like Ctrl-C, watcher threads included
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactTokens())
     try:
@@ -687,16 +701,22 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(settings, brief, updater=updater)
     if mode == "socket":
         log.info("connecting to Slack by Socket Mode")
-        socket_mode_handler(app, settings).start()
+        try:
+            socket_mode_handler(app, settings).start()
+        except KeyboardInterrupt:
+            log.info("stopping")
+        finally:
+            updater.stop()
         return 0
     server = http_server(app, settings.host, settings.port)
     log.info("listening for Slack on http://%s:%d%s", settings.host, settings.port, EVENTS_PATH)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        pass
+        log.info("stopping")
     finally:
         server.server_close()
+        updater.stop()
     return 0
 
 

@@ -169,8 +169,9 @@ def load_embedder() -> Any:
     return CachedEmbedder(Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size))
 
 
-def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None, tag: str = "") -> tuple[Any, dict[str, set[str]]]:
-    """A Brief over a dev corpus (optionally a subset of its records), and doc_id -> dev doc key."""
+def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None, tag: str = "",
+          rebuild: bool = False) -> tuple[Any, dict[str, set[str]]]:  # fmt: skip
+    """A Brief over a dev corpus, and Brief's article id -> dev doc keys; `rebuild` after a cleaning change."""
     from retrieval import Brief, IndexMismatchError, Settings
     from retrieval.ingest import ingest
 
@@ -187,7 +188,7 @@ def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None,
         max_file_mb=1000.0,
     )
     try:
-        ingest([corpus], settings, embedder=embedder)
+        ingest([corpus], settings, embedder=embedder, rebuild=rebuild)
     except IndexMismatchError:
         ingest([corpus], settings, embedder=embedder, rebuild=True)
     return Brief(settings, embedder), doc_keys(corpus, records)
@@ -209,8 +210,10 @@ def doc_keys(corpus: Path, records: list[dict[str, Any]]) -> dict[str, set[str]]
 
 
 if __name__ == "__main__":
+    # python bench/devsets.py [--rebuild] [rtqa squad timeqa]: index the dev sets (embeddings cached)
     emb = load_embedder()
-    for dev in sys.argv[1:] or ["squad", "timeqa", "rtqa"]:
+    rebuild = "--rebuild" in sys.argv
+    for dev in [a for a in sys.argv[1:] if not a.startswith("--")] or ["squad", "timeqa", "rtqa"]:
         if available(dev):
-            b, k = build(dev, emb)
+            b, k = build(dev, emb, rebuild=rebuild)
             print(dev, b.stats())

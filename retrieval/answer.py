@@ -3,7 +3,7 @@
 Every sentence of the candidate passages is described by features a person can check (its
 cosine to the question, the question's words it covers, whether it has the kind of thing the
 question asks for, where it stands in its article, whether it is page residue, how recent it is
-for "this week" questions) and scored by a small logistic model fitted on public QA data
+for "this week" questions) and scored by small gradient-boosted trees fitted on public QA data
 (`bench/train_answer.py`, parameters in `retrieval/fitted/`). The score is a probability that the
 sentence holds the answer: below the fitted threshold Brief says it has no answer. For "first"
 and "last" questions the answer is the earliest (latest) dated sentence among those above it.
@@ -207,8 +207,9 @@ def choose(
     if not (time.order or time.after or time.before):
         return best
     # About the question: sentences likely enough to hold the answer (a fitted level), ordered by date.
-    if pool_threshold is None:
-        pool_threshold = model.pool_threshold if model is not None else 0.0
+    if pool_threshold is None and model is not None:
+        pool_threshold = model.pool_threshold if time.order else model.period_threshold
+    pool_threshold = pool_threshold or 0.0
     pool = [p for p in picks if p.score >= pool_threshold] or [best]
     dated = [p for p in pool if p.when is not None]
     in_range = [p for p in dated if time.admits(p.when.first, p.when.last)]  # type: ignore[union-attr]

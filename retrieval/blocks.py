@@ -108,6 +108,8 @@ def reply(
     blocks: list[dict[str, Any]] = []
     if show_question:
         blocks.append(_section(f"*Question:* {escape(result.question)}"))
+    if result.searched_for:
+        blocks.append(_context(f"Searched for: {escape(result.searched_for)}"))
     if result.answer is not None:
         n = renumber.get(result.answer.citation, 1)
         when = f"*{result.answer.date_label}:* " if result.answer.date_label else ""
@@ -183,6 +185,11 @@ def without_share(payload: dict[str, Any]) -> dict[str, Any]:
             block = {**block, "elements": [e for e in block["elements"] if e.get("action_id") != SHARE_ACTION]}
         blocks.append(block)
     return {**payload, "blocks": blocks}
+
+
+def _context(text: str) -> dict[str, Any]:
+    """A small grey line (Slack's context block)."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": cut(text, 2900)}]}
 
 
 def _section(text: str) -> dict[str, Any]:

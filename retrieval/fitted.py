@@ -25,38 +25,76 @@ def path_for(name: str, model_id: str) -> Path:
 
 
 @dataclass(frozen=True)
+class Tree:
+    """One regression tree: node arrays; a node with feature -1 is a leaf holding `value`."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    value: np.ndarray
+
+    def predict(self, matrix: np.ndarray) -> np.ndarray:
+        """The leaf value each row ends in (a row goes left when its feature is <= the threshold)."""
+        node = np.zeros(len(matrix), dtype=np.int64)
+        rows = np.arange(len(matrix))
+        for _ in range(len(self.feature)):
+            feature = self.feature[node]
+            inner = feature >= 0
+            if not inner.any():
+                break
+            left = matrix[rows, np.maximum(feature, 0)] <= self.threshold[node]
+            node = np.where(inner, np.where(left, self.left[node], self.right[node]), node)
+        return self.value[node]
+
+    def to_dict(self) -> dict[str, list]:
+        """JSON-ready node arrays."""
+        return {"feature": self.feature.tolist(), "threshold": [round(float(t), 6) for t in self.threshold],
+                "left": self.left.tolist(), "right": self.right.tolist(),
+                "value": [round(float(v), 6) for v in self.value]}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list]) -> Tree:
+        """Inverse of to_dict."""
+        return cls(*(np.asarray(d[k], dtype=np.int64 if k in ("feature", "left", "right") else np.float64)
+                     for k in ("feature", "threshold", "left", "right", "value")))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class AnswerModel:
-    """Logistic model of P(sentence holds the answer) over `answer.FEATURES`, and the no-answer threshold."""
+    """Gradient-boosted trees for P(sentence holds the answer) over `answer.FEATURES`, and its thresholds."""
 
     features: tuple[str, ...]
-    mean: np.ndarray
-    scale: np.ndarray
-    weights: np.ndarray
-    bias: float
+    trees: tuple[Tree, ...]
+    baseline: float  # log-odds before the first tree
     threshold: float  # below this probability Brief says it has no answer
-    pool_threshold: float  # sentences this likely are "about the question" when ordering by date or keeping to a range
+    pool_threshold: float  # sentences this likely are "about the question" when ordering by date ("first") ...
+    period_threshold: float  # ... and when keeping to a period ("in 2005")
     model_id: str
     info: dict[str, Any] = field(default_factory=dict)  # training data, split and held-out figures
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """P(holds the answer) for each row of a feature matrix."""
-        z = ((matrix - self.mean) / self.scale) @ self.weights + self.bias
+        z = np.full(len(matrix), self.baseline)
+        for tree in self.trees:
+            z += tree.predict(matrix)
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
         return {
-            "features": list(self.features), "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-            "weights": self.weights.tolist(), "bias": self.bias, "threshold": self.threshold,
-            "pool_threshold": self.pool_threshold, "model_id": self.model_id, "info": self.info,
+            "features": list(self.features), "baseline": self.baseline, "threshold": self.threshold,
+            "pool_threshold": self.pool_threshold, "period_threshold": self.period_threshold,
+            "model_id": self.model_id, "info": self.info,
+            "trees": [t.to_dict() for t in self.trees],
         }  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AnswerModel:
         """Inverse of to_dict."""
         return cls(
-            tuple(d["features"]), np.asarray(d["mean"]), np.asarray(d["scale"]), np.asarray(d["weights"]),
-            float(d["bias"]), float(d["threshold"]), float(d.get("pool_threshold", d["threshold"])), str(d["model_id"]),
+            tuple(d["features"]), tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]),
+            float(d["threshold"]), float(d["pool_threshold"]), float(d["period_threshold"]), str(d["model_id"]),
             dict(d.get("info") or {}),
         )  # fmt: skip
 

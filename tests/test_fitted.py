@@ -1,0 +1,37 @@
+"""The fitted answer model: shipped for the bundled embedding model, self-describing, and refused when stale."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from retrieval.answer import FEATURES
+from retrieval.embeddings import Embedder
+from retrieval.fitted import AnswerModel, answer_model
+
+
+def test_the_bundled_model_has_a_fitted_answer_model(embedder: Embedder) -> None:
+    model = answer_model(embedder.model_id)
+    assert model is not None and model.features == FEATURES
+    assert 0.0 < model.threshold < 1.0 and 0.0 <= model.pool_threshold <= 1.0
+    # The file says what it was fitted on, how it was split, and what it scored on held-out data.
+    assert {"data", "split", "held_out", "target_precision"} <= set(model.info)
+    assert model.info["held_out"], "held-out figures are recorded"
+
+
+def test_probabilities_follow_the_trees_and_round_trip(embedder: Embedder) -> None:
+    model = answer_model(embedder.model_id)
+    assert model is not None
+    rows = np.random.default_rng(0).normal(size=(50, len(FEATURES)))
+    p = model.probabilities(rows)
+    assert p.shape == (50,) and np.all((p > 0) & (p < 1))
+    again = AnswerModel.from_dict(model.to_dict())
+    assert np.allclose(again.probabilities(rows), p)
+
+
+def test_an_embedding_model_without_a_fit_is_named_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="retrieval.fitted"):
+        assert answer_model("some-other-model") is None
+    assert "bench/train_answer.py" in caplog.text
