@@ -10,6 +10,7 @@ again with the questions in lower case.
 - gold@k: a gold article (RealTime QA), the gold paragraph (SQuAD, TimeQA) among the first k cited passages
 - art@5: a gold article among the first 5 distinct articles cited
 - line: the answer line contains a gold answer (quotes and a leading "the" stripped; no answer = wrong)
+- ms/q: wall time of one whole ask() (the model loaded, one thread)
 - no-floor line: the same with the no-answer threshold off
 - drop: on the drop-gold variant (gold articles hidden), the share left unanswered, and the precision of what is answered
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import date
 
 from devsets import (
@@ -49,68 +50,70 @@ ABLATIONS = {
 
 
 @dataclass
-class Tally:
-    """Counts for one dev set and one ablation."""
+class Asked:
+    """How one question (and its drop-gold variant) fared."""
 
-    n: int = 0
-    gold: dict[int, int] = field(default_factory=lambda: {1: 0, 5: 0, 10: 0})
-    art5: int = 0
-    line: int = 0
-    line_no_floor: int = 0
-    drop: int = 0
-    drop_unanswered: int = 0
-    drop_answered_right: int = 0
-    seconds: float = 0.0
-
-    def row(self, name: str) -> str:
-        n = max(1, self.n)
-        drop_answered = self.drop - self.drop_unanswered
-        prec = f"{self.drop_answered_right / drop_answered:6.3f}" if drop_answered else "     -"
-        return (
-            f"{name:24} {self.n:>4} {self.gold[1] / n:6.3f} {self.gold[5] / n:6.3f} {self.gold[10] / n:6.3f} "
-            f"{self.art5 / n:6.3f} {self.line / n:6.3f} {self.line_no_floor / n:8.3f} "
-            f"{self.drop_unanswered / max(1, self.drop):6.3f} {prec} {1000 * self.seconds / max(1, self.n + self.drop):7.1f}"
-        )
+    held_out: bool
+    gold_rank: int | None  # first cited passage from a gold article (1-based), or None
+    art5: bool
+    line: bool
+    line_no_floor: bool
+    dropped: bool  # the drop-gold variant was asked (the question has a gold article)
+    drop_unanswered: bool
+    drop_right: bool
+    seconds: float
 
 
-HEADER = f"{'':24} {'n':>4} {'gold@1':>6} {'gold@5':>6} {'gold@10':>6} {'art@5':>6} {'line':>6} {'no-floor':>8} {'drop':>6} {'prec':>6} {'ms/q':>7}"
+HEADER = (f"{'':24} {'n':>4} {'gold@1':>6} {'gold@5':>6} {'gold@10':>7} {'art@5':>6} {'line':>6} {'no-floor':>8} "
+          f"{'drop':>6} {'prec':>6} {'ms/q':>6}")  # fmt: skip
 
 
-def run(brief: Brief, keys: dict[str, set[str]], questions: list[DevQuestion], options: Options, lower: bool,
-        drop: bool) -> Tally:  # fmt: skip
-    """Ask every question (and its drop-gold variant) and count."""
-    t = Tally()
+def row(name: str, asked: list[Asked]) -> str:
+    """One table row over some questions."""
+    n = max(1, len(asked))
+    rank = [a.gold_rank for a in asked]
+    drops = [a for a in asked if a.dropped]
+    answered = [a for a in drops if not a.drop_unanswered]
+    prec = f"{sum(a.drop_right for a in answered) / len(answered):6.3f}" if answered else "     -"
+    return (
+        f"{name:24} {len(asked):>4} {sum(r == 1 for r in rank) / n:6.3f} "
+        f"{sum(r is not None and r <= 5 for r in rank) / n:6.3f} {sum(r is not None for r in rank) / n:7.3f} "
+        f"{sum(a.art5 for a in asked) / n:6.3f} {sum(a.line for a in asked) / n:6.3f} "
+        f"{sum(a.line_no_floor for a in asked) / n:8.3f} {sum(a.drop_unanswered for a in drops) / max(1, len(drops)):6.3f} "
+        f"{prec} {1000 * sum(a.seconds for a in asked) / n:6.1f}"
+    )
+
+
+def run(brief: Brief, keys: dict[str, set[str]], questions: list[DevQuestion], options: Options,
+        lower: bool) -> list[Asked]:  # fmt: skip
+    """Ask every question, with the floor and without, and its drop-gold variant."""
     by_key = {k: doc for doc, ks in keys.items() for k in ks}
-    no_floor = Options(options.mode, options.dedupe, options.sentences, options.coverage, options.dates, False)
+    no_floor = replace(options, floor=False)
+    out = []
     for dq in questions:
         text = dq.question.lower() if lower else dq.question
         as_of = date.fromisoformat(dq.as_of) if dq.as_of else None
         gold = frozenset(by_key[g] for g in dq.gold if g in by_key)
         started = time.perf_counter()
         result = brief.ask(text, 10, options, as_of)
-        t.seconds += time.perf_counter() - started
-        t.n += 1
+        seconds = time.perf_counter() - started
         docs = [c.doc_id for c in result.passages]
-        for k in t.gold:
-            t.gold[k] += bool(gold & set(docs[:k]))
-        t.art5 += bool(gold & set(list(dict.fromkeys(docs))[:5]))
-        t.line += result.answer is not None and holds(result.answer.text, dq.answers)
-        if options.floor:
-            free = brief.ask(text, 10, no_floor, as_of)
-            t.line_no_floor += free.answer is not None and holds(free.answer.text, dq.answers)
-        if drop and gold:
-            started = time.perf_counter()
-            hidden = brief.ask(text, 10, options, as_of, hidden=gold)
-            t.seconds += time.perf_counter() - started
-            t.drop += 1
-            t.drop_unanswered += hidden.answer is None
-            t.drop_answered_right += hidden.answer is not None and holds(hidden.answer.text, dq.answers)
-    return t
+        rank = next((i + 1 for i, d in enumerate(docs) if d in gold), None)
+        line = result.answer is not None and holds(result.answer.text, dq.answers)
+        free = brief.ask(text, 10, no_floor, as_of) if options.floor and result.answer is None else result
+        hidden = brief.ask(text, 10, options, as_of, hidden=gold) if gold else None
+        out.append(Asked(
+            held_out(dq.group), rank, bool(gold & set(list(dict.fromkeys(docs))[:5])), line,
+            free.answer is not None and holds(free.answer.text, dq.answers), hidden is not None,
+            hidden is not None and hidden.answer is None,
+            hidden is not None and hidden.answer is not None and holds(hidden.answer.text, dq.answers), seconds,
+        ))  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--squad", type=int, default=1000, help="held-out SQuAD questions sampled (seed 13)")
+    parser.add_argument("--squad", type=int, default=500, help="held-out SQuAD questions sampled (seed 13)")
     parser.add_argument("--sets", default="rtqa,squad,timeqa,seeds")
     parser.add_argument("--quick", action="store_true", help="hybrid only, no ablations")
     args = parser.parse_args()
@@ -130,22 +133,24 @@ def main() -> None:
             questions = [q for q in questions if held_out(q.group)]
             random.Random(13).shuffle(questions)
             questions = questions[: args.squad]
-        groups = {"all": questions}
-        if name == "rtqa":
-            groups["held-out weeks"] = [q for q in questions if held_out(q.group)]
-        else:
-            groups = {"held out": [q for q in questions if held_out(q.group)]}
+        long_gold = None
         if name == "timeqa":
             texts = {r["doc_key"]: r["text"] for r in timeqa_articles()}
-            groups["held out, gold ≥ 60 chars"] = [
-                q for q in groups["held out"] if any(len(texts.get(g, "")) >= 60 for g in q.gold)
-            ]
-        for label, qs in groups.items():
-            print(f"\n{name} ({label}):\n{HEADER}")
-            for ab, options in ablations.items():
-                print(run(brief, keys, qs, options, False, True).row(ab), flush=True)
-                if ab == "hybrid":
-                    print(run(brief, keys, qs, options, True, True).row("hybrid, lower case"), flush=True)
+            long_gold = {q.qid for q in questions if any(len(texts.get(g, "")) >= 60 for g in q.gold)}
+        if name != "rtqa":
+            questions = [q for q in questions if held_out(q.group)]
+        print(f"\n{name} ({len(questions)} questions{', all weeks' if name == 'rtqa' else ', held-out half'}):")
+        print(HEADER)
+        for ab, options in ablations.items():
+            for lower in (False, True) if ab == "hybrid" else (False,):
+                asked = run(brief, keys, questions, options, lower)
+                label = ab + (", lower case" if lower else "")
+                print(row(label, asked), flush=True)
+                if name == "rtqa":
+                    print(row(label + " (held-out wk)", [a for a in asked if a.held_out]), flush=True)
+                if long_gold is not None:
+                    kept = [a for a, q in zip(asked, questions, strict=True) if q.qid in long_gold]
+                    print(row(label + " (gold ≥ 60 ch)", kept), flush=True)
     if "seeds" in sets:
         settings = Settings.from_env(env={}, dotenv_path=None).with_(
             index_dir=ROOT / "bench" / "results" / "seeds-index", show_progress=False

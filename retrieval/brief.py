@@ -221,7 +221,7 @@ class Brief:
         model = self.model(reader) if o.coverage else None
         picks = candidates(reader, vector, hits, q, model, depth, o.sentences)
         if model is not None:
-            hits, picks = rerank(hits, picks)
+            hits, picks = rerank(hits, picks, model.passage_blend)
         return hits, picks, model
 
     def ingest(self, paths: Sequence[Path], prune: bool = False, rebuild: bool = False) -> IngestReport:

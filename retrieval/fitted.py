@@ -68,10 +68,11 @@ class AnswerModel:
     trees: tuple[Tree, ...]
     baseline: float  # log-odds before the first tree
     threshold: float  # below this probability Brief says it has no answer
-    pool_threshold: float  # sentences this likely are "about the question" when ordering by date ("first") ...
-    period_threshold: float  # ... and when keeping to a period ("in 2005")
+    pool_threshold: float  # sentences this share as likely as the best are "about the question" for "first"/"last" ...
+    period_threshold: float  # ... and for questions that keep to a period ("in 2005")
     model_id: str
     info: dict[str, Any] = field(default_factory=dict)  # training data, split and held-out figures
+    passage_blend: float = 0.0  # passages are cited by best sentence + this share of the fused score
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """P(holds the answer) for each row of a feature matrix."""
@@ -85,7 +86,7 @@ class AnswerModel:
         return {
             "features": list(self.features), "baseline": self.baseline, "threshold": self.threshold,
             "pool_threshold": self.pool_threshold, "period_threshold": self.period_threshold,
-            "model_id": self.model_id, "info": self.info,
+            "model_id": self.model_id, "passage_blend": self.passage_blend, "info": self.info,
             "trees": [t.to_dict() for t in self.trees],
         }  # fmt: skip
 
@@ -95,7 +96,7 @@ class AnswerModel:
         return cls(
             tuple(d["features"]), tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]),
             float(d["threshold"]), float(d["pool_threshold"]), float(d["period_threshold"]), str(d["model_id"]),
-            dict(d.get("info") or {}),
+            dict(d.get("info") or {}), float(d.get("passage_blend", 0.0)),
         )  # fmt: skip
 
 
