@@ -13,7 +13,7 @@ from typing import Any
 
 from retrieval import catalog
 from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
-from retrieval.catalog import RemoveReport, Shown
+from retrieval.catalog import RemoveReport, Restored, Shown
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
@@ -264,6 +264,14 @@ class Brief:
     def remove(self, targets: Sequence[str]) -> RemoveReport:
         """Take articles out of the index (a new version); their files do not bring them back."""
         return catalog.remove(targets, self.settings)
+
+    def restore(self, targets: Sequence[str]) -> list[Restored]:
+        """Undo `remove`: the next ingest adds these articles back from their files."""
+        return catalog.restore(targets, self.settings)
+
+    def removed(self) -> list[Restored]:
+        """The articles taken out with `remove` and not restored."""
+        return catalog.removed(self.settings.index_dir)
 
 
 def model_error(model: str, offline: bool, exc: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,7 +49,7 @@ class RemoveReport:
         lines = [f"removed: {a.title or '(untitled)'} ({a.published or 'no date'}) {where(a)}" for a in self.removed]
         lines += [
             f"  its file is still in the folder: {path}; the removal is remembered, so updates do not add it back "
-            "(an edited text comes back as a new article; brief ingest --rebuild brings everything back)"
+            "(an edited text comes back as a new article; brief rm --restore ID undoes the removal)"
             for path in self.on_disk
         ]
         lines.append(
@@ -89,6 +90,19 @@ def lookup(store: Store, target: str) -> list[StoredArticle]:
     short = len(target.strip()) < MIN_ID_PREFIX and not Path(path).exists()
     hint = f"an id needs at least {MIN_ID_PREFIX} characters; " if short else ""
     raise NotFoundError(f"no indexed article has the id or path {target!r}; {hint}see them with `brief list`")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """An article whose removal `brief rm --restore` undid."""
+
+    doc_id: str
+    path: str
+    title: str | None
+
+    def line(self) -> str:
+        """What `brief rm --restore` prints for it."""
+        return f"restored: {self.title or '(untitled)'} {display_path(self.path)} ({self.doc_id})"
 
 
 def list_articles(
@@ -139,3 +153,34 @@ def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -
     removed = list(found.values())
     on_disk = list(dict.fromkeys(display_path(a.path) for a in removed if Path(a.path).exists()))
     return RemoveReport(removed, articles_total, passages_total, published.version if published else None, on_disk)
+
+
+def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) -> list[Restored]:
+    """Undo `brief rm` for removed articles named by id (or a 6+ character prefix) or file path: the
+    next ingest (or the watcher's next update) reads their files again and adds them back."""
+    manifest = Manifest.read(live_version(settings.index_dir))
+    with writer_for(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None)) as writer:
+        store = writer.store
+        assert store is not None
+        found: dict[str, Restored] = {}
+        for target in targets:
+            path = target.partition("#")[0]
+            rows = store.removals(str(Path(path).expanduser().resolve())) if path.strip() else []
+            rows = rows or store.removals(target)
+            if not rows:
+                raise NotFoundError(f"no removed article has the id or path {target!r}; removed ones are listed by "
+                                    "`brief rm --restore` without arguments")  # fmt: skip
+            found.update((r[0], Restored(r[0], r[1], r[2])) for r in rows)
+        store.restore(list(found))
+        writer.changed = bool(found)
+    return list(found.values())
+
+
+def removed(index_dir: Path) -> list[Restored]:
+    """Every article taken out with `brief rm` (and not restored)."""
+    with open_store(index_dir) as (_, store):
+        try:
+            rows = store.removals()
+        except sqlite3.OperationalError:  # an index from before `brief rm` has no removals table
+            return []
+    return [Restored(r[0], r[1], r[2]) for r in rows]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import urllib.request
@@ -17,6 +18,7 @@ from retrieval.brief import Brief
 from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
+from retrieval.ingest import display_path
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
@@ -91,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
 
     p = add("rm", "take articles out of the index (a new version; their files do not bring them back)")
-    p.add_argument("targets", nargs="+", metavar="ID|PATH", help="article ids (or 6+ character prefixes) or file paths")
+    p.add_argument("targets", nargs="*", metavar="ID|PATH", help="article ids (or 6+ character prefixes) or file paths")
+    p.add_argument("--restore", action="store_true",
+                   help="undo earlier removals (the next ingest adds them back); without ID|PATH: list them")  # fmt: skip
 
     p = add("export", "every indexed article as JSON lines on stdout")
     p.add_argument("--no-text", dest="text", action="store_false", help="metadata only, without the article text")
@@ -162,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("brief: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `brief export | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -279,10 +286,11 @@ def _list(brief: Brief, args: argparse.Namespace) -> int:
     rows = [(a.doc_id, a.published or "-", a.outlet or "-", _cut(a.title or "(untitled)", 60), where(a))
             for a in articles]  # fmt: skip
     if rows:
+        rows.insert(0, ("id", "date", "outlet", "title", "path"))
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
             print("  ".join(f"{cell:{w}}" for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
-    print(f"{len(rows)} article(s)" + (" (limit reached: --limit)" if args.limit and len(rows) == args.limit else ""),
+    print(f"{len(articles)} article(s)" + (" (limit reached: --limit)" if len(articles) == args.limit else ""),
           file=sys.stderr)  # fmt: skip
     return 0
 
@@ -301,6 +309,19 @@ def _show(brief: Brief, args: argparse.Namespace) -> int:
 
 
 def _rm(brief: Brief, args: argparse.Namespace) -> int:
+    if args.restore and not args.targets:
+        gone = brief.removed()
+        for r in gone:
+            print(f"{r.doc_id}  {r.title or '(untitled)'}  {display_path(r.path)}")
+        print(f"{len(gone)} removed article(s); bring one back with brief rm --restore ID", file=sys.stderr)
+        return 0
+    if not args.targets:
+        raise UsageError("name the articles to take out: brief rm ID|PATH ... (ids are in `brief list`)")
+    if args.restore:
+        restored = brief.restore(args.targets)
+        print("\n".join(r.line() for r in restored))
+        print("run `brief ingest` (or let the watcher update) to index them again")
+        return 0
     print(brief.remove(args.targets).summary())
     return 0
 

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from retrieval.articles import Article, build_article
 from retrieval.documents import SOURCES_FILE, FileRead, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
-from retrieval.index import IndexWriter, checkpoint_hook
+from retrieval.errors import BriefError
+from retrieval.index import IndexWriter, checkpoint_hook, open_store
 from retrieval.passages import Passage, split_passages
 from retrieval.settings import Settings
 
@@ -83,9 +84,11 @@ def ingest(
     counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
     gone: list[str] = []
     embedded = 0
+    removals = live_removals(settings.index_dir) if rebuild else []
     with writer_for(settings, settings.embed_model, mid, dim, rebuild, say) as writer:
         store = writer.store
         assert store is not None
+        store.remember_removals(removals)  # `brief rm` outlives a rebuild
         known = store.fingerprints()
         sidecars: dict[Path, dict] = {}
         pending: dict[str, Article] = {}  # new article texts, by content id
@@ -120,7 +123,7 @@ def ingest(
                     continue
                 if store.is_removed(article.doc_id):
                     kept_out = True
-                    skipped.append((where, "taken out with `brief rm`; it stays out (brief ingest --rebuild brings it back)"))
+                    skipped.append((where, "taken out with `brief rm`; it stays out (brief rm --restore brings it back)"))
                     continue
                 doc_ids.append(article.doc_id)
                 if article.doc_id in pending:
@@ -183,6 +186,15 @@ def writer_for(settings: Settings, model: str, mid: str, dim: int | None, rebuil
         lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
         exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
     )  # fmt: skip
+
+
+def live_removals(index_dir: Path) -> list[tuple[str, str, str | None, str]]:
+    """The articles taken out with `brief rm` in the live version; none when there is no readable index."""
+    try:
+        with open_store(index_dir) as (_, store):
+            return store.removals()
+    except BriefError:  # no index, a damaged one (what a rebuild is for), or one from before `brief rm`
+        return []
 
 
 def unexpected(exc: BaseException) -> str:

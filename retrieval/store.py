@@ -170,6 +170,30 @@ class Store:
                 )
             self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
 
+    def removals(self, key: str | None = None) -> list[tuple[str, str, str | None, str]]:
+        """(doc_id, path, title, removed_at) of removed articles: all, or those whose id starts with
+        `key` (6+ characters) or whose file is `key` (an absolute path)."""
+        sql = "SELECT doc_id, path, title, removed_at FROM removed"
+        if key is None:
+            return list(self.conn.execute(sql + " ORDER BY removed_at, doc_id"))
+        prefix = key.strip().lower() if len(key.strip()) >= MIN_ID_PREFIX else "\0"
+        rows = self.conn.execute(sql + " WHERE path = ? OR substr(doc_id, 1, ?) = ? ORDER BY doc_id",
+                                 (key, len(prefix), prefix))  # fmt: skip
+        return list(rows)
+
+    def remember_removals(self, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
+        """Carry removals over into a rebuilt index."""
+        self.conn.executemany("INSERT OR REPLACE INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?)",
+                              rows)  # fmt: skip
+
+    def restore(self, doc_ids: Sequence[str]) -> None:
+        """Forget removals, and make the next ingest read their files again."""
+        for doc_id in doc_ids:
+            self.conn.execute(
+                "UPDATE files SET fingerprint = '' WHERE path = (SELECT path FROM removed WHERE doc_id = ?)", (doc_id,)
+            )
+            self.conn.execute("DELETE FROM removed WHERE doc_id = ?", (doc_id,))
+
     def is_removed(self, doc_id: str) -> bool:
         """True if this article text was taken out with `brief rm`."""
         return self.conn.execute("SELECT 1 FROM removed WHERE doc_id = ?", (doc_id,)).fetchone() is not None

@@ -91,7 +91,8 @@ def test_list_show_export_read_the_index_without_the_model(corpus: tuple[Path, B
     assert [r["code"] for r in result["runs"]] == [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]
 
     # the table: newest first, id, date, outlet, title, path
-    lines = table["out"].splitlines()
+    header, *lines = table["out"].splitlines()
+    assert header.split() == ["id", "date", "outlet", "title", "path"] and "3 article(s)" in table["err"]
     assert [line.split("  ")[1] for line in lines] == ["2024-06-10", "2024-03-05", "2023-11-20"]
     assert lines[1].startswith(bridge.doc_id) and "Coast Gazette" in lines[1]
     assert "Harbor bridge reopens after repairs" in lines[1] and lines[1].endswith("bridge.txt")
@@ -149,13 +150,24 @@ def test_rm_publishes_a_version_without_the_article_and_remembers_it(
     assert again.added == 0 and brief.stats().articles == 2
     assert any("bridge-copy.txt" in path and "taken out with `brief rm`" in why for path, why in again.skipped)
 
+    # a rebuild keeps it out too; --restore lists removals and undoes one, and the next ingest adds it back
+    assert brief.ingest([folder], rebuild=True).articles_total == 2
+    assert main(["rm", "--restore", "--index", str(index)]) == 0
+    assert capsys.readouterr().out.startswith(f"{bridge.doc_id}  Harbor bridge reopens after repairs")
+    assert main(["rm", "--restore", bridge.doc_id[:6], "--index", str(index)]) == 0
+    assert "restored: Harbor bridge reopens after repairs" in capsys.readouterr().out
+    assert brief.ingest([folder]).articles_total == 3
+    assert brief.ask(question, options=CITED_ONLY).passages[0].doc_id == bridge.doc_id
+
     # by path; an unknown id changes nothing and exits 1
     assert main(["rm", str(folder / "apples.txt"), "--index", str(index)]) == 0
     assert "removed: Orchard growers report record apple harvest" in capsys.readouterr().out
     version = read_pointer(index)
     assert main(["rm", "ffffffffff", "--index", str(index)]) == 1
     assert "no indexed article has the id or path 'ffffffffff'" in capsys.readouterr().err
-    assert read_pointer(index) == version and brief.stats().articles == 1
+    assert read_pointer(index) == version and brief.stats().articles == 2
+    assert main(["rm", "--index", str(index)]) == 2  # nothing named: a usage error that says what to name
+    assert "brief rm ID|PATH" in capsys.readouterr().err
 
 
 def test_eval_lists_the_failed_questions(corpus: tuple[Path, Brief], tmp_path: Path) -> None:
