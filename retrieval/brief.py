@@ -23,7 +23,7 @@ from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Options, Scope, search
 from retrieval.settings import Settings
-from retrieval.store import StoredArticle
+from retrieval.store import ArticleFilter, StoredArticle
 
 TEMPORAL_DEPTH = 40  # passages searched when a question orders events in time or keeps to a period
 
@@ -248,10 +248,9 @@ class Brief:
         return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
 
     # --- the corpus in view: manifest and SQLite only, never the model ----------------------------
-    def articles(self, outlet: str | None = None, since: date | None = None, until: date | None = None,
-                 text: str | None = None, limit: int | None = None) -> list[StoredArticle]:  # fmt: skip
+    def articles(self, kept: ArticleFilter | None = None) -> list[StoredArticle]:
         """Indexed articles newest first, kept to an outlet, a span of dates and a substring."""
-        return catalog.list_articles(self.settings.index_dir, outlet, since, until, text, limit)
+        return catalog.list_articles(self.settings.index_dir, kept or ArticleFilter())
 
     def show(self, target: str) -> list[Shown]:
         """The article(s) an id, id prefix or file path names, with their passages."""

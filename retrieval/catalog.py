@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from retrieval.errors import BriefError, UsageError
 from retrieval.index import Manifest, live_version, open_store
 from retrieval.ingest import Log, display_path, writer_for
 from retrieval.settings import Settings
-from retrieval.store import MIN_ID_PREFIX, Store, StoredArticle
+from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Store, StoredArticle
 
 EXPORT_KEYS = ("doc_id", "title", "outlet", "published", "url", "author", "path", "record", "text")
 
@@ -105,19 +104,12 @@ class Restored:
         return f"restored: {self.title or '(untitled)'} {display_path(self.path)} ({self.doc_id})"
 
 
-def list_articles(
-    index_dir: Path,
-    outlet: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    text: str | None = None,
-    limit: int | None = None,
-) -> list[StoredArticle]:
-    """Indexed articles newest first, filtered (see Store.list_articles)."""
-    if since and until and since > until:
-        raise UsageError(f"--since {since} is after --until {until}; swap them")
+def list_articles(index_dir: Path, kept: ArticleFilter) -> list[StoredArticle]:
+    """Indexed articles newest first, filtered (see ArticleFilter)."""
+    if kept.since and kept.until and kept.since > kept.until:
+        raise UsageError(f"--since {kept.since} is after --until {kept.until}; swap them")
     with open_store(index_dir) as (_, store):
-        return store.list_articles(outlet, since, until, text, limit)
+        return store.list_articles(kept)
 
 
 def show(index_dir: Path, target: str) -> list[Shown]:

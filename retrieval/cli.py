@@ -22,6 +22,7 @@ from retrieval.ingest import display_path
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
+from retrieval.store import ArticleFilter
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
 from retrieval.updates import Updater
 from retrieval.watch import interrupt_on_sigterm
@@ -278,7 +279,7 @@ def _stats(brief: Brief, args: argparse.Namespace) -> int:
 
 
 def _list(brief: Brief, args: argparse.Namespace) -> int:
-    articles = brief.articles(args.outlet, args.since, args.until, args.text, args.limit)
+    articles = brief.articles(ArticleFilter(args.outlet, args.since, args.until, args.text, args.limit))
     if args.json:
         for a in articles:
             print(json.dumps(article_dict(a), ensure_ascii=False))

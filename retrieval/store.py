@@ -95,6 +95,18 @@ class StoredArticle:
     text: str | None = None
 
 
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Which articles `brief list` shows: an outlet (any case), publication dates from `since` to
+    `until` (inclusive), a substring of the title or text (any case), at most `limit` of them."""
+
+    outlet: str | None = None
+    since: date | None = None
+    until: date | None = None
+    text: str | None = None
+    limit: int | None = None
+
+
 ARTICLE_COLUMNS = "doc_id, title, outlet, published, url, author, path, record"
 MIN_ID_PREFIX = 6  # an id prefix shorter than this matches too much to be meant
 
@@ -199,16 +211,9 @@ class Store:
         return self.conn.execute("SELECT 1 FROM removed WHERE doc_id = ?", (doc_id,)).fetchone() is not None
 
     # --- the corpus in view (brief list / show / export / rm) ---------------------------------
-    def list_articles(
-        self,
-        outlet: str | None = None,
-        since: date | None = None,
-        until: date | None = None,
-        text: str | None = None,
-        limit: int | None = None,
-    ) -> list[StoredArticle]:
-        """Articles newest first (undated last), kept to an outlet (case-insensitive), a span of
-        publication dates and a substring of the title or text (case-insensitive)."""
+    def list_articles(self, kept: ArticleFilter) -> list[StoredArticle]:
+        """Articles newest first (undated last), kept to what the filter asks."""
+        outlet, since, until, text, limit = kept.outlet, kept.since, kept.until, kept.text, kept.limit
         where: list[str] = []
         args: list[str | int] = []
         if outlet:

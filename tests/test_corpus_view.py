@@ -17,6 +17,7 @@ from retrieval.embeddings import Embedder
 from retrieval.evaluation import EvalReport, evaluate, load_qa
 from retrieval.index import read_pointer
 from retrieval.ingest import ingest
+from retrieval.store import ArticleFilter
 from tests.conftest import ROOT
 
 # What is cited is under test, not the answer line: the fitted answer model stays out (on this branch's
@@ -71,7 +72,7 @@ def run_cli(index: Path, *calls: list[str]) -> dict:
 
 def test_list_show_export_read_the_index_without_the_model(corpus: tuple[Path, Brief]) -> None:
     folder, brief = corpus
-    bridge = brief.articles(text="harbor bridge")[0]
+    bridge = brief.articles(ArticleFilter(text="harbor bridge"))[0]
     result = run_cli(
         brief.settings.index_dir,
         ["list"],
@@ -130,7 +131,7 @@ def test_rm_publishes_a_version_without_the_article_and_remembers_it(
     folder, brief = corpus
     index = brief.settings.index_dir
     question = "When did the Harbor bridge reopen after repairs?"
-    bridge = brief.articles(text="harbor bridge")[0]
+    bridge = brief.articles(ArticleFilter(text="harbor bridge"))[0]
     assert brief.ask(question, options=CITED_ONLY).passages[0].doc_id == bridge.doc_id
     before = read_pointer(index)
 
