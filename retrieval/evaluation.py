@@ -237,7 +237,7 @@ def failure(item: QAItem, result: Result, scored: ItemResult) -> Failure | None:
     if not reasons:
         return None
     cited = [
-        {"outlet": p.outlet, "title": p.title, "published": p.published, "text": p.text[:CITED_CHARS]}
+        {"outlet": p.outlet, "title": p.title, "published": p.published, "text": " ".join(p.text.split())[:CITED_CHARS]}
         for p in result.passages[:CITED]
     ]
     return Failure(
