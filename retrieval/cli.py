@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the day the question is asked: "recently", "this week" are read against it (default today)')
     _ablation_flags(p)
 
-    p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates)")
+    p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates); lists the failed questions")
     p.add_argument("qa", type=Path, help="QA JSONL: id, question, answer, doc, evidence, kind")
     p.add_argument("--corpus", type=Path, help="ingest this folder first")
     p.add_argument("-k", type=int, default=5)
