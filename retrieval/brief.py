@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from retrieval import catalog
 from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
+from retrieval.catalog import RemoveReport, Restored, Shown
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
@@ -21,6 +23,7 @@ from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Options, Scope, search
 from retrieval.settings import Settings
+from retrieval.store import ArticleFilter, StoredArticle
 
 TEMPORAL_DEPTH = 40  # passages searched when a question orders events in time or keeps to a period
 
@@ -243,6 +246,31 @@ class Brief:
     def missing_metadata(self) -> list[Gap]:
         """Indexed articles without a title or a date (path, title, date), to fix at the source."""
         return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
+
+    # --- the corpus in view: manifest and SQLite only, never the model ----------------------------
+    def articles(self, kept: ArticleFilter | None = None) -> list[StoredArticle]:
+        """Indexed articles newest first, kept to an outlet, a span of dates and a substring."""
+        return catalog.list_articles(self.settings.index_dir, kept or ArticleFilter())
+
+    def show(self, target: str) -> list[Shown]:
+        """The article(s) an id, id prefix or file path names, with their passages."""
+        return catalog.show(self.settings.index_dir, target)
+
+    def export(self, text: bool = True) -> Iterator[dict[str, Any]]:
+        """Every indexed article's metadata (and text), oldest first."""
+        return catalog.export(self.settings.index_dir, text)
+
+    def remove(self, targets: Sequence[str]) -> RemoveReport:
+        """Take articles out of the index (a new version); their files do not bring them back."""
+        return catalog.remove(targets, self.settings)
+
+    def restore(self, targets: Sequence[str]) -> list[Restored]:
+        """Undo `remove`: the next ingest adds these articles back from their files."""
+        return catalog.restore(targets, self.settings)
+
+    def removed(self) -> list[Restored]:
+        """The articles taken out with `remove` and not restored."""
+        return catalog.removed(self.settings.index_dir)
 
 
 def model_error(model: str, offline: bool, exc: Exception) -> str:

@@ -1,9 +1,12 @@
-"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, health. A thin shell over the library."""
+"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, list, show, rm, export, health.
+
+A thin shell over the library."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import urllib.request
@@ -12,11 +15,14 @@ from datetime import date
 from pathlib import Path
 
 from retrieval.brief import Brief
+from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
+from retrieval.ingest import display_path
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
+from retrieval.store import ArticleFilter
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
 from retrieval.updates import Updater
 from retrieval.watch import interrupt_on_sigterm
@@ -53,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the day the question is asked: "recently", "this week" are read against it (default today)')
     _ablation_flags(p)
 
-    p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates)")
+    p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates); lists the failed questions")
     p.add_argument("qa", type=Path, help="QA JSONL: id, question, answer, doc, evidence, kind")
     p.add_argument("--corpus", type=Path, help="ingest this folder first")
     p.add_argument("-k", type=int, default=5)
@@ -74,6 +80,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("stats", "size, model, freshness and metadata gaps of the index")
     p.add_argument("--missing", action="store_true", help="list the articles without a title or a date")
     p.add_argument("--json", action="store_true")
+
+    p = add("list", "indexed articles, newest first (no model needed)")
+    p.add_argument("--outlet", help="only this outlet (case-insensitive)")
+    p.add_argument("--since", type=_day, metavar="YYYY-MM-DD", help="published on or after this day")
+    p.add_argument("--until", type=_day, metavar="YYYY-MM-DD", help="published on or before this day")
+    p.add_argument("--text", help="only articles whose title or text contains this (case-insensitive)")
+    p.add_argument("--limit", type=_positive, metavar="N", help="at most N articles")
+    p.add_argument("--json", action="store_true", help="print one JSON object per article")
+
+    p = add("show", "an article's metadata and its passages with paragraph numbers")
+    p.add_argument("id", help="article id (or a unique prefix of 6+ characters), or the path of an indexed file")
+    p.add_argument("--json", action="store_true")
+
+    p = add("rm", "take articles out of the index (a new version; their files do not bring them back)")
+    p.add_argument("targets", nargs="*", metavar="ID|PATH", help="article ids (or 6+ character prefixes) or file paths")
+    p.add_argument("--restore", action="store_true",
+                   help="undo earlier removals (the next ingest adds them back); without ID|PATH: list them")  # fmt: skip
+
+    p = add("export", "every indexed article as JSON lines on stdout")
+    p.add_argument("--no-text", dest="text", action="store_false", help="metadata only, without the article text")
 
     add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
@@ -98,6 +124,12 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {value!r}") from None
 
 
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
 def _options(args: argparse.Namespace) -> Options:
     return Options(Mode(args.mode), args.dedupe, args.sentences, args.coverage, args.dates, args.floor)
 
@@ -115,6 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(settings, args)
         if args.command == "health":
             return _health(settings)
+        if args.command in CORPUS_COMMANDS:
+            return CORPUS_COMMANDS[args.command](Brief(settings), args)
         brief = Brief(settings)  # loads nothing: the model on first question, the index on first use
         if args.command == "ask":
             return _ask(brief, args)
@@ -133,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("brief: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `brief export | head`: the reader has all it wants
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -176,7 +213,7 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
     if args.corpus:
         print(brief.ingest([args.corpus]).summary(), file=sys.stderr)
     report = evaluate(brief, items, _options(args), k=args.k, progress=settings.show_progress)
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table() + "\n\n" + report.failed_text())
     o = report.overall
     floors = {"hit1": o.hit1, "hit3": o.hit3, "hit5": o.hit5, "mrr": o.mrr,
               "abstain": o.unanswered_correct, "date": o.date_correct}  # fmt: skip
@@ -239,6 +276,68 @@ def _stats(brief: Brief, args: argparse.Namespace) -> int:
                 "or front matter (title:, published:) in .txt/.md; then run brief ingest again."
             )
     return 0
+
+
+def _list(brief: Brief, args: argparse.Namespace) -> int:
+    articles = brief.articles(ArticleFilter(args.outlet, args.since, args.until, args.text, args.limit))
+    if args.json:
+        for a in articles:
+            print(json.dumps(article_dict(a), ensure_ascii=False))
+        return 0
+    rows = [(a.doc_id, a.published or "-", a.outlet or "-", _cut(a.title or "(untitled)", 60), where(a))
+            for a in articles]  # fmt: skip
+    if rows:
+        rows.insert(0, ("id", "date", "outlet", "title", "path"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            print("  ".join(f"{cell:{w}}" for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4])
+    print(f"{len(articles)} article(s)" + (" (limit reached: --limit)" if len(articles) == args.limit else ""),
+          file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def _show(brief: Brief, args: argparse.Namespace) -> int:
+    for shown in brief.show(args.id):
+        if args.json:
+            print(json.dumps(shown.to_dict(), ensure_ascii=False))
+            continue
+        a = shown.article
+        print(f"{a.title or '(untitled)'}\nid: {a.doc_id}\noutlet: {a.outlet or '-'}\npublished: {a.published or '-'}\n"
+              f"author: {a.author or '-'}\nurl: {a.url or '-'}\npath: {where(a)}\npassages: {len(shown.paragraphs)}\n")  # fmt: skip
+        for n, text in shown.paragraphs:
+            print(f"[¶{n}] {text}\n")
+    return 0
+
+
+def _rm(brief: Brief, args: argparse.Namespace) -> int:
+    if args.restore and not args.targets:
+        gone = brief.removed()
+        for r in gone:
+            print(f"{r.doc_id}  {r.title or '(untitled)'}  {display_path(r.path)}")
+        print(f"{len(gone)} removed article(s); bring one back with brief rm --restore ID", file=sys.stderr)
+        return 0
+    if not args.targets:
+        raise UsageError("name the articles to take out: brief rm ID|PATH ... (ids are in `brief list`)")
+    if args.restore:
+        restored = brief.restore(args.targets)
+        print("\n".join(r.line() for r in restored))
+        print("run `brief ingest` (or let the watcher update) to index them again")
+        return 0
+    print(brief.remove(args.targets).summary())
+    return 0
+
+
+def _export(brief: Brief, args: argparse.Namespace) -> int:
+    for row in brief.export(args.text):
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+CORPUS_COMMANDS = {"list": _list, "show": _show, "rm": _rm, "export": _export}
 
 
 def _health(settings: Settings) -> int:

@@ -19,6 +19,9 @@ from retrieval.search import Options
 QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
 MONTH_YEAR = re.compile(r"\b(" + "|".join(m for m in MONTHS if len(m) > 3) + r")\s+((?:19|20)\d\d)\b", re.I)
 YEAR = re.compile(r"\b((?:19|20)\d\d)\b")
+FAILURES_SHOWN = 50  # failed questions printed after the table; --json lists all
+CITED = 3  # citations shown with a failed question
+CITED_CHARS = 150
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,35 @@ class ItemResult:
     date_correct: bool | None
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A question answered wrongly: what was expected, what was given, and the top citations."""
+
+    id: str
+    kind: str
+    question: str
+    reasons: list[str]  # "evidence not in the top k", "answered an unanswerable question", "wrong date"
+    expected_answer: str | None
+    expected_evidence: str | None
+    expected_date: str | None
+    answer: str | None
+    answer_date: str | None
+    citations: list[dict[str, str | None]]  # the top 3: outlet, title, published, text (first 150 characters)
+
+    def lines(self) -> list[str]:
+        """The failure as a few indented lines of text."""
+        out = [f"{self.id} [{self.kind}] {self.question}", f"  why: {'; '.join(self.reasons)}"]
+        if self.expected_evidence:
+            out.append(f"  expected evidence: {self.expected_evidence}")
+        expected = self.expected_answer or "no answer"
+        out.append(f"  expected answer: {expected}" + (f" ({self.expected_date})" if self.expected_date else ""))
+        given = self.answer or "no answer"
+        out.append(f"  answer given: {given}" + (f" ({self.answer_date})" if self.answer_date else ""))
+        for n, c in enumerate(self.citations, start=1):
+            out.append(f"  [{n}] {c['outlet'] or '-'} | {c['title'] or '(untitled)'} | {c['published'] or '-'}: {c['text']}")
+        return out
+
+
 @dataclass
 class Metrics:
     """Aggregates over a set of questions."""
@@ -71,6 +103,7 @@ class EvalReport:
     overall: Metrics
     by_kind: dict[str, Metrics]
     items: list[ItemResult] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready report."""
@@ -79,7 +112,19 @@ class EvalReport:
             "overall": asdict(self.overall),
             "by_kind": {k: asdict(v) for k, v in self.by_kind.items()},
             "items": [asdict(i) for i in self.items],
+            "failures": [asdict(f) for f in self.failures],
         }
+
+    def failed_text(self, cap: int = FAILURES_SHOWN) -> str:
+        """The "Failed questions:" section printed after the table (the first `cap`, and a count of the rest)."""
+        if not self.failures:
+            return "Failed questions: none"
+        rows = [f"Failed questions: {len(self.failures)}"]
+        for f in self.failures[:cap]:
+            rows += f.lines()
+        if len(self.failures) > cap:
+            rows.append(f"... and {len(self.failures) - cap} more (all of them: --json, key \"failures\")")
+        return "\n".join(rows)
 
     def table(self) -> str:
         """A plain-text table, one row per kind and one overall."""
@@ -180,6 +225,27 @@ def score_item(item: QAItem, result: Result) -> ItemResult:
     )  # fmt: skip
 
 
+def failure(item: QAItem, result: Result, scored: ItemResult) -> Failure | None:
+    """Why a question failed (evidence not in the top k, an answer where none exists, a wrong date), or None."""
+    reasons = []
+    if item.answer is not None and item.evidence and scored.rank is None:
+        reasons.append(f"evidence not in the top {len(result.passages)}")
+    if item.answer is None and scored.answered:
+        reasons.append("answered an unanswerable question")
+    if scored.date_correct is False:
+        reasons.append("wrong date" if scored.answer_date else "no date given")
+    if not reasons:
+        return None
+    cited = [
+        {"outlet": p.outlet, "title": p.title, "published": p.published, "text": " ".join(p.text.split())[:CITED_CHARS]}
+        for p in result.passages[:CITED]
+    ]
+    return Failure(
+        item.id, item.kind, item.question, reasons, item.answer, item.evidence or None, scored.expected_date,
+        result.answer.text if result.answer else None, scored.answer_date, cited,
+    )  # fmt: skip
+
+
 def aggregate(results: list[ItemResult], items: list[QAItem]) -> Metrics:
     """Metrics over a group of questions."""
     m = Metrics(questions=len(results))
@@ -204,12 +270,15 @@ def evaluate(brief: Brief, items: list[QAItem], options: Options | None = None, 
              progress: bool = True) -> EvalReport:  # fmt: skip
     """Ask every question and score the answers."""
     options = options or Options()
-    results = [
-        score_item(item, brief.ask(item.question, k, options, item.as_of))
-        for item in tqdm(items, desc="evaluating", unit="question", disable=not progress)
-    ]
+    results: list[ItemResult] = []
+    failures: list[Failure] = []
+    for item in tqdm(items, desc="evaluating", unit="question", disable=not progress):
+        result = brief.ask(item.question, k, options, item.as_of)
+        results.append(score_item(item, result))
+        if (failed := failure(item, result, results[-1])) is not None:
+            failures.append(failed)
     kinds = sorted({i.kind for i in items})
     by_kind = {
         kind: aggregate([r for r in results if r.kind == kind], [i for i in items if i.kind == kind]) for kind in kinds
     }
-    return EvalReport(options.describe(), aggregate(results, items), by_kind, results)
+    return EvalReport(options.describe(), aggregate(results, items), by_kind, results, failures)

@@ -22,7 +22,8 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,20 +134,28 @@ class Gap:
 def metadata_gaps(index_dir: Path) -> tuple[Manifest, list[Gap]]:
     """The live version's manifest and its articles lacking a title or a date, read from the
     manifest and SQLite alone: no model, no vectors, so `brief stats` answers at once."""
+    with open_store(index_dir) as (manifest, store):
+        rows = store.conn.execute(
+            "SELECT path, record, title, published FROM articles "
+            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
+        ).fetchall()
+    return manifest, [Gap(path, record, title or None, published) for path, record, title, published in rows]
+
+
+@contextmanager
+def open_store(index_dir: Path) -> Iterator[tuple[Manifest, Store]]:
+    """The live version's manifest and its database, read-only, without the model or the vectors
+    (`brief stats`, `list`, `show`, `export`); a damaged database is a CorruptIndexError."""
     folder = live_version(index_dir)
     manifest = Manifest.read(folder)
     try:
         store = Store(folder / DATABASE, readonly=True)
         try:
-            rows = store.conn.execute(
-                "SELECT path, record, title, published FROM articles "
-                "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
-            ).fetchall()
+            yield manifest, store
         finally:
             store.close()
     except sqlite3.DatabaseError as exc:
         raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
-    return manifest, [Gap(path, record, title or None, published) for path, record, title, published in rows]
 
 
 class IndexReader:

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from retrieval.articles import Article, build_article
 from retrieval.documents import SOURCES_FILE, FileRead, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
-from retrieval.index import IndexWriter, checkpoint_hook
+from retrieval.errors import BriefError
+from retrieval.index import IndexWriter, checkpoint_hook, open_store
 from retrieval.passages import Passage, split_passages
 from retrieval.settings import Settings
 
@@ -83,13 +84,11 @@ def ingest(
     counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
     gone: list[str] = []
     embedded = 0
-    with IndexWriter(
-        settings.index_dir, settings.embed_model, mid, dim, rebuild=rebuild,
-        lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
-        exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
-    ) as writer:  # fmt: skip
+    removals = live_removals(settings.index_dir) if rebuild else []
+    with writer_for(settings, settings.embed_model, mid, dim, rebuild, say) as writer:
         store = writer.store
         assert store is not None
+        store.remember_removals(removals)  # `brief rm` outlives a rebuild
         known = store.fingerprints()
         sidecars: dict[Path, dict] = {}
         pending: dict[str, Article] = {}  # new article texts, by content id
@@ -110,6 +109,7 @@ def ingest(
                 counts["unchanged"] += len(read.documents)
                 continue
             doc_ids: list[str] = []
+            kept_out = False  # an article taken out with `brief rm`
             kind = "updated" if read.path in known else "added"
             for doc in read.documents:
                 where = f"{display_path(doc.path)}" + (f":{doc.record}" if doc.record else "")
@@ -121,6 +121,10 @@ def ingest(
                 except Exception as exc:  # e.g. HTML nested too deeply for the extractor
                     skipped.append((where, unexpected(exc)))
                     continue
+                if store.is_removed(article.doc_id):
+                    kept_out = True
+                    skipped.append((where, "taken out with `brief rm`; it stays out (brief rm --restore brings it back)"))
+                    continue
                 doc_ids.append(article.doc_id)
                 if article.doc_id in pending:
                     continue  # the same text twice in this run is stored once
@@ -130,7 +134,7 @@ def ingest(
                     pending[article.doc_id] = article
                     counts[kind] += 1
             # A changed file whose every article failed keeps what was indexed before: no link.
-            if doc_ids or not read.documents:
+            if doc_ids or kept_out or not read.documents:
                 links.append((read, doc_ids))
         if pending:
             if embedder is None:
@@ -173,6 +177,24 @@ def ingest(
         ],
         **counts,
     )  # fmt: skip
+
+
+def writer_for(settings: Settings, model: str, mid: str, dim: int | None, rebuild: bool, say: Log) -> IndexWriter:
+    """The index writer (and its lock) every change to the index goes through: ingest and `brief rm`."""
+    return IndexWriter(
+        settings.index_dir, model, mid, dim, rebuild=rebuild,
+        lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
+        exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
+    )  # fmt: skip
+
+
+def live_removals(index_dir: Path) -> list[tuple[str, str, str | None, str]]:
+    """The articles taken out with `brief rm` in the live version; none when there is no readable index."""
+    try:
+        with open_store(index_dir) as (_, store):
+            return store.removals()
+    except BriefError:  # no index, a damaged one (what a rebuild is for), or one from before `brief rm`
+        return []
 
 
 def unexpected(exc: BaseException) -> str:

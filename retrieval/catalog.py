@@ -1,0 +1,178 @@
+"""The corpus in view: list, show, export and remove indexed articles, without loading the model."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrieval.errors import BriefError, UsageError
+from retrieval.index import Manifest, live_version, open_store
+from retrieval.ingest import Log, display_path, writer_for
+from retrieval.settings import Settings
+from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Store, StoredArticle
+
+EXPORT_KEYS = ("doc_id", "title", "outlet", "published", "url", "author", "path", "record", "text")
+
+
+class NotFoundError(BriefError):
+    """No indexed article has the id or path asked for."""
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An article with its passages: (paragraph number, text)."""
+
+    article: StoredArticle
+    paragraphs: list[tuple[int, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `brief show --json` object."""
+        return {**article_dict(self.article), "passages": [{"paragraph": n, "text": t} for n, t in self.paragraphs]}
+
+
+@dataclass(frozen=True)
+class RemoveReport:
+    """What `brief rm` took out, and the version it published."""
+
+    removed: list[StoredArticle]
+    articles_total: int
+    passages_total: int
+    version: str | None
+    on_disk: list[str] = field(default_factory=list)  # removed articles' files still in place
+
+    def summary(self) -> str:
+        """One line per article taken out, the files left in place, and the new size."""
+        lines = [f"removed: {a.title or '(untitled)'} ({a.published or 'no date'}) {where(a)}" for a in self.removed]
+        lines += [
+            f"  its file is still in the folder: {path}; the removal is remembered, so updates do not add it back "
+            "(an edited text comes back as a new article; brief rm --restore ID undoes the removal)"
+            for path in self.on_disk
+        ]
+        lines.append(
+            f"index now holds {self.articles_total} articles, {self.passages_total} passages (version {self.version})"
+        )
+        return "\n".join(lines)
+
+
+def where(article: StoredArticle) -> str:
+    """An article's file as printed: relative to the working directory, `#record` for a record of a feed file."""
+    return display_path(article.path) + (f"#{article.record}" if article.record else "")
+
+
+def article_dict(article: StoredArticle, text: bool = True) -> dict[str, Any]:
+    """An article as JSON-ready data, in the `brief export` key order."""
+    data = {key: getattr(article, key) for key in EXPORT_KEYS}
+    data["path"] = display_path(article.path)
+    if not text or data["text"] is None:
+        del data["text"]
+    return data
+
+
+def lookup(store: Store, target: str) -> list[StoredArticle]:
+    """The articles `target` names: an article id (or a unique prefix of 6+ characters), or an
+    indexed file's path (`PATH#RECORD` for one record of a feed file). NotFoundError if none."""
+    path, _, record = target.partition("#")
+    articles = store.articles_of_file(str(Path(path).expanduser().resolve())) if path.strip() else []
+    if articles and record.isdigit():
+        articles = [a for a in articles if a.record == int(record)]
+    if articles:
+        return articles
+    by_id = store.find_articles(target)
+    if len(by_id) > 1:
+        ids = ", ".join(a.doc_id for a in by_id[:5])
+        raise UsageError(f"{target!r} is the start of {len(by_id)} article ids ({ids}); give more of the id")
+    if by_id:
+        return by_id
+    short = len(target.strip()) < MIN_ID_PREFIX and not Path(path).exists()
+    hint = f"an id needs at least {MIN_ID_PREFIX} characters; " if short else ""
+    raise NotFoundError(f"no indexed article has the id or path {target!r}; {hint}see them with `brief list`")
+
+
+@dataclass(frozen=True)
+class Restored:
+    """An article whose removal `brief rm --restore` undid."""
+
+    doc_id: str
+    path: str
+    title: str | None
+
+    def line(self) -> str:
+        """What `brief rm --restore` prints for it."""
+        return f"restored: {self.title or '(untitled)'} {display_path(self.path)} ({self.doc_id})"
+
+
+def list_articles(index_dir: Path, kept: ArticleFilter) -> list[StoredArticle]:
+    """Indexed articles newest first, filtered (see ArticleFilter)."""
+    if kept.since and kept.until and kept.since > kept.until:
+        raise UsageError(f"--since {kept.since} is after --until {kept.until}; swap them")
+    with open_store(index_dir) as (_, store):
+        return store.list_articles(kept)
+
+
+def show(index_dir: Path, target: str) -> list[Shown]:
+    """The articles `target` names (an id, an id prefix, or a file), each with its passages."""
+    with open_store(index_dir) as (_, store):
+        return [Shown(a, store.article_paragraphs(a.doc_id)) for a in lookup(store, target)]
+
+
+def export(index_dir: Path, text: bool = True) -> Iterator[dict[str, Any]]:
+    """Every indexed article as JSON-ready data, oldest first."""
+    with open_store(index_dir) as (_, store):
+        for article in store.iter_articles(with_text=text):
+            yield article_dict(article, text)
+
+
+def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -> RemoveReport:
+    """Take articles out of the index: a new version published through the index writer and its
+    lock, as an ingest does; the removal is remembered so their files do not bring them back."""
+    manifest = Manifest.read(live_version(settings.index_dir))
+    say = log or (lambda _msg: None)
+    with writer_for(settings, manifest.model, manifest.model_id, manifest.dim, False, say) as writer:
+        store = writer.store
+        assert store is not None
+        found: dict[str, StoredArticle] = {}
+        for target in targets:  # all are looked up before anything changes: one unknown id, no change
+            found.update((a.doc_id, a) for a in lookup(store, target))
+        doc_ids = list(found)
+        store.forget_articles(doc_ids)
+        writer.vectors(manifest.dim).remove(store.delete_articles(doc_ids))
+        writer.changed = bool(doc_ids)
+        articles_total, passages_total = store.counts()
+    published = getattr(writer, "published", None)
+    removed = list(found.values())
+    on_disk = list(dict.fromkeys(display_path(a.path) for a in removed if Path(a.path).exists()))
+    return RemoveReport(removed, articles_total, passages_total, published.version if published else None, on_disk)
+
+
+def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) -> list[Restored]:
+    """Undo `brief rm` for removed articles named by id (or a 6+ character prefix) or file path: the
+    next ingest (or the watcher's next update) reads their files again and adds them back."""
+    manifest = Manifest.read(live_version(settings.index_dir))
+    with writer_for(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None)) as writer:
+        store = writer.store
+        assert store is not None
+        found: dict[str, Restored] = {}
+        for target in targets:
+            path = target.partition("#")[0]
+            rows = store.removals(str(Path(path).expanduser().resolve())) if path.strip() else []
+            rows = rows or store.removals(target)
+            if not rows:
+                raise NotFoundError(f"no removed article has the id or path {target!r}; removed ones are listed by "
+                                    "`brief rm --restore` without arguments")  # fmt: skip
+            found.update((r[0], Restored(r[0], r[1], r[2])) for r in rows)
+        store.restore(list(found))
+        writer.changed = bool(found)
+    return list(found.values())
+
+
+def removed(index_dir: Path) -> list[Restored]:
+    """Every article taken out with `brief rm` (and not restored)."""
+    with open_store(index_dir) as (_, store):
+        try:
+            rows = store.removals()
+        except sqlite3.OperationalError:  # an index from before `brief rm` has no removals table
+            return []
+    return [Restored(r[0], r[1], r[2]) for r in rows]
