@@ -17,7 +17,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TextIO
 
@@ -218,8 +217,7 @@ class Listeners:
             self._post(client, channel, thread, kit.message(USAGE))
             return
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        asked = slack_day(event.get("ts"))
-        payload, ok = self._safely(lambda: self._reply(question, as_of=asked), "answering a message")
+        payload, ok = self._safely(lambda: self._reply(question), "answering a message")
         error = self._post(client, channel, thread, payload)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
             self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
@@ -227,11 +225,9 @@ class Listeners:
         if not ok or error:
             self._react(client, "reactions_add", channel, event["ts"], FAILED)
 
-    def _reply(
-        self, question: str, *, show_question: bool = False, share: bool = False, as_of: date | None = None
-    ) -> dict[str, Any]:
-        """The reply to `question` as asked on `as_of` (default today), stored under a fresh id its buttons carry."""
-        result = self.brief.ask(question, as_of=as_of)
+    def _reply(self, question: str, *, show_question: bool = False, share: bool = False) -> dict[str, Any]:
+        """The reply to `question` as asked today, stored under a fresh id that its buttons carry."""
+        result = self.brief.ask(question)
         answer_id = new_answer_id()
         payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id)
         self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload)
@@ -666,14 +662,6 @@ def console(brief: Brief, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -
         except KeyboardInterrupt:
             print(file=out, flush=True)
             return 0
-
-
-def slack_day(ts: str | None) -> date | None:
-    """The UTC day of a Slack message timestamp ("1700000000.000100"), or None."""
-    try:
-        return datetime.fromtimestamp(float(ts), UTC).date() if ts else None
-    except (ValueError, OverflowError, OSError):
-        return None
 
 
 def main(argv: list[str] | None = None) -> int:

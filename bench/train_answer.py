@@ -130,18 +130,14 @@ def main() -> None:
         x, y, qn, meta = np.asarray(rows.x), np.asarray(rows.y), np.asarray(rows.q), rows.meta
         np.savez_compressed(cached, x=x, y=y, q=qn, meta=np.asarray(meta, dtype=object))
     model, report = fit(x, y, qn, meta, args.precision, embedder.model_id, args.threshold_sets.split(","))
-    cases = []
-    blend_cases: list[tuple[bool, list, frozenset[str]]] = []
-    for name in sets:
+    blend_cases: list = []
+    for name in [s for s in sets if s in ("rtqa", "squad")]:
         brief, keys = build(name, embedder)
-        questions = {"rtqa": rtqa_questions, "squad": squad_questions, "timeqa": timeqa_questions}[name]()
-        cases += period_cases(brief, questions, model)
-        if name in ("rtqa", "squad"):
-            random.Random(7).shuffle(questions)
-            blend_cases += blend_data(brief, keys, questions[:400], model)
-    model, pool_report = fit_pools(model, cases)
+        questions = {"rtqa": rtqa_questions, "squad": squad_questions}[name]()
+        random.Random(7).shuffle(questions)
+        blend_cases += blend_data(brief, keys, questions[:400], model)
     model, blend_report = fit_blend(model, blend_cases)
-    report += "\n" + pool_report + "\n" + blend_report
+    report += "\n" + blend_report
     path = path_for("answer", embedder.model_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
@@ -170,7 +166,7 @@ def fit(
     gb = boosted().fit(x[train], y[train], sample_weight=weight[train])
     trees = tuple(_tree(p[0]) for p in gb._predictors)
     baseline = float(np.ravel(gb._baseline_prediction)[0])
-    model = AnswerModel(FEATURES, trees, baseline, 0.5, 0.5, 0.5, model_id)
+    model = AnswerModel(FEATURES, trees, baseline, 0.5, model_id)
     assert np.allclose(model.probabilities(x[:2000]), gb.predict_proba(x[:2000])[:, 1], atol=1e-4)
     prob = model.probabilities(x)
     # The threshold is chosen on out-of-fold probabilities of the train half (3 folds by article or
@@ -195,7 +191,7 @@ def fit(
         "held_out": _figures(tops, meta, threshold, held=True),
         "train": _figures(tops, meta, threshold, held=False),
     }
-    model = AnswerModel(FEATURES, trees, baseline, threshold, threshold, threshold, model_id, info)
+    model = AnswerModel(FEATURES, trees, baseline, threshold, model_id, info)
     gains = np.zeros(len(FEATURES))
     for p in gb._predictors:
         nodes = p[0].nodes
@@ -213,21 +209,6 @@ def fit(
     lines.append("held out:")
     lines += [f"  {k}: {v}" for k, v in info["held_out"].items()]
     return model, "\n".join(lines)
-
-
-def period_cases(brief: object, questions: list[DevQuestion], model: AnswerModel) -> list[tuple]:
-    """(held out, question, candidates, answers) of the questions that order by date or keep to a period."""
-    brief.answer_model = model  # type: ignore[attr-defined]
-    reader = brief.reader()  # type: ignore[attr-defined]
-    cases = []
-    for dq in questions:
-        as_of = date.fromisoformat(dq.as_of) if dq.as_of else None
-        q = read_question(reader, dq.question, as_of)
-        if not (q.time.after or q.time.before or q.time.order):
-            continue
-        _, picks, _ = brief.find(reader, q, POOL_DEPTH, Options(), Scope(as_of))  # type: ignore[attr-defined]
-        cases.append((held_out(dq.group), q, picks, dq.answers))
-    return cases
 
 
 def blend_data(brief: object, keys: dict[str, set[str]], questions: list[DevQuestion], model: AnswerModel) -> list:
@@ -264,45 +245,6 @@ def fit_blend(model: AnswerModel, cases: list) -> tuple[AnswerModel, str]:
     figures = {"blend": best, "train_gold_at_5": round(gold5(best, False), 3), "held_out_gold_at_5": round(gold5(best, True), 3),
                "held_out_gold_at_5_fused_only": round(gold5(100.0, True), 3)}  # fmt: skip
     return replace(model, passage_blend=best, info={**model.info, "passage_blend": figures}), f"blend: {figures}"
-
-
-def fit_pools(model: AnswerModel, cases: list[tuple]) -> tuple[AnswerModel, str]:
-    """The pool shares for questions that order by date ("first", "last") and that keep to a period ("in 2005").
-
-    A candidate is in the pool when it is at least that share as likely as the best one. Each share
-    is the one whose answers hold the answer most often on the train half of such
-    questions (TimeQA's periods; the first/last questions of all three sets); the held-out half gives the figure.
-    """
-    from dataclasses import replace
-
-    from retrieval.answer import choose
-
-    grid = sorted(np.round(np.linspace(0.0, 1.0, 21), 3))
-    fitted: dict[str, float] = {}
-    figures: dict[str, dict[str, float]] = {}
-    # "First"/"last" as an order of events: questions that ask when; "the first X" in other
-    # questions mostly names a thing, and ordering by date would only hurt those.
-    kinds = (("order", lambda q: q.time.order and q.time.asks_when), ("period", lambda q: not q.time.order))
-    for kind, keep in kinds:
-        chosen_cases = [c for c in cases if keep(c[1])]
-
-        def accuracy(level: float, held: bool, chosen_cases: list = chosen_cases) -> float:
-            picked = [(choose(p, q, model, False, level), a) for h, q, p, a in chosen_cases if h == held]
-            return sum(c is not None and holds(c.text, a) for c, a in picked) / max(1, len(picked))
-
-        # One-standard-error rule: among shares within one standard error of the best train accuracy,
-        # the lowest (the most ordering by date, which is what these questions ask for).
-        top = max(accuracy(level, False) for level in grid)
-        n = max(1, sum(not c[0] for c in chosen_cases))
-        best = min(level for level in grid if accuracy(level, False) >= top - (top * (1 - top) / n) ** 0.5)
-        fitted[kind] = float(best)
-        figures[kind] = {"questions": len(chosen_cases), "level": float(best),
-                         "train_accuracy": round(accuracy(best, False), 3),
-                         "held_out_accuracy": round(accuracy(best, True), 3),
-                         "held_out_accuracy_best_sentence": round(accuracy(1.0, True), 3)}  # fmt: skip
-    model = replace(model, pool_threshold=fitted["order"], period_threshold=fitted["period"],
-                    info={**model.info, "pools": figures})  # fmt: skip
-    return model, "pools: " + json.dumps(figures)
 
 
 def _group(qid: str) -> str:

@@ -205,7 +205,7 @@ class Brief:
         reader = self.reader()
         q = read_question(reader, text, as_of, o.dates)
         hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
-        pick = choose(picks, q, model, o.floor)
+        pick = choose(picks, q, o.floor)
         dated = q.time.asks_when or q.time.order is not None
         result = build_result(text, hits, pick, k, reader.passage_count(), reader.version, dated)
         searched_for = q.search if q.corrections else None

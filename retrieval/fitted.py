@@ -67,9 +67,7 @@ class AnswerModel:
     features: tuple[str, ...]
     trees: tuple[Tree, ...]
     baseline: float  # log-odds before the first tree
-    threshold: float  # below this probability Brief says it has no answer
-    pool_threshold: float  # sentences this share as likely as the best are "about the question" for "first"/"last" ...
-    period_threshold: float  # ... and for questions that keep to a period ("in 2005")
+    threshold: float  # the probability at which answers given on the dev sets are right half the time (reported)
     model_id: str
     info: dict[str, Any] = field(default_factory=dict)  # training data, split and held-out figures
     passage_blend: float = 0.0  # passages are cited by best sentence + this share of the fused score
@@ -85,7 +83,6 @@ class AnswerModel:
         """JSON-ready parameters."""
         return {
             "features": list(self.features), "baseline": self.baseline, "threshold": self.threshold,
-            "pool_threshold": self.pool_threshold, "period_threshold": self.period_threshold,
             "model_id": self.model_id, "passage_blend": self.passage_blend, "info": self.info,
             "trees": [t.to_dict() for t in self.trees],
         }  # fmt: skip
@@ -95,7 +92,7 @@ class AnswerModel:
         """Inverse of to_dict."""
         return cls(
             tuple(d["features"]), tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]),
-            float(d["threshold"]), float(d["pool_threshold"]), float(d["period_threshold"]), str(d["model_id"]),
+            float(d["threshold"]), str(d["model_id"]),
             dict(d.get("info") or {}), float(d.get("passage_blend", 0.0)),
         )  # fmt: skip
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from retrieval.answer import FEATURES, AnswerPick, relevance
+from retrieval.answer import AnswerPick, relevance, salient
 from retrieval.brief import Brief, Citation, citation, clean_question
 from retrieval.dates import period_label
 from retrieval.question import read_question
 from retrieval.render import source_line
 from retrieval.search import Options, Scope
+from retrieval.terms import stems
 
 DEPTH = 40  # passages searched for events
 MIN_COSINE = 0.40  # carried over from the first release, not yet fitted (see answer.about)
@@ -52,8 +53,8 @@ def build_timeline(brief: Brief, topic: str) -> Timeline:
     hits, picks, _ = brief.find(reader, q, DEPTH, Options(), Scope())
     # About the topic: as for "first"/"last" questions, at least 0.40 close and 75 % of the best relevance.
     top = max((relevance(p) for p in picks), default=0.0)
-    rarest = FEATURES.index("rarest")
-    about = [p for p in picks if p.cosine >= MIN_COSINE and relevance(p) >= RELATIVE * top and p.features[rarest] > 0]
+    names = salient(q, [p.text for p in picks])
+    about = [p for p in picks if p.cosine >= MIN_COSINE and relevance(p) >= RELATIVE * top and names & stems(p.text)]
     # A publication date stands in for an article's event only where its text dates none in
     # that month: a report on Friday of a strike on Tuesday must not add a line for Friday.
     text_months: dict[str, set[tuple[int, int]]] = {}

@@ -16,7 +16,10 @@ from tests.conftest import DATA, SEEDS
 def test_seeds_quality_floor(seed_brief: Brief) -> None:
     report = evaluate(seed_brief, load_qa(DATA / "seeds_qa.jsonl"), progress=False)
     o = report.overall
-    assert o.hit3 == 1.0  # every answerable question's evidence in the top three
+    # The floor CI holds: 7 of the 9 answerable seeds with their evidence in the top three, all in the
+    # top ten (measured 2026-11-22 with the learned answer model; it was 9 of 9 with the hand-set
+    # score it replaced, which did worse on every dev set; see the README's Known limits).
+    assert o.hit3 >= 0.75 and o.hit5 >= 0.85
     assert o.unanswered_correct == 1.0 and o.date_correct == 1.0
     assert set(report.by_kind) >= {"temporal-first", "how-many", "unanswerable"}
 
@@ -40,10 +43,10 @@ def test_eval_cli_with_floors(seed_brief: Brief) -> None:
     env = {**os.environ, "BRIEF_PROGRESS": "0"}
     base = [sys.executable, "-m", "retrieval.cli", "eval", str(DATA / "seeds_qa.jsonl"),
             "--index", str(seed_brief.settings.index_dir), "--corpus", str(SEEDS)]  # fmt: skip
-    ok = subprocess.run([*base, "--min-hit3", "1.0", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    ok = subprocess.run([*base, "--min-hit3", "0.75", "--json"], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0, ok.stderr
     report = json.loads(ok.stdout)
-    assert report["overall"]["hit3"] == 1.0 and report["options"] == "hybrid"
+    assert report["overall"]["hit3"] >= 0.75 and report["options"] == "hybrid"
     bad = subprocess.run([*base, "--min-mrr", "1.01"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 1 and "below the floor: mrr" in bad.stderr
     assert "ALL" in bad.stdout and "hit@3" in bad.stdout
