@@ -20,8 +20,7 @@ from retrieval.ingest import ingest
 from retrieval.store import ArticleFilter
 from tests.conftest import ROOT
 
-# What is cited is under test, not the answer line: the fitted answer model stays out (on this branch's
-# base its committed file lags its reader: KeyError 'period_threshold').
+# What is cited is under test, not the answer line: the fitted answer model stays out.
 CITED_ONLY = Options(coverage=False)
 ARTICLES = {
     "bridge.txt": ("Harbor bridge reopens after repairs", "Coast Gazette", "2024-03-05",
