@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -191,11 +191,7 @@ def rerank(hits: Sequence[Hit], picks: Sequence[AnswerPick], blend: float = 0.0)
     key = {i: best.get(i, 0.0) + blend * hits[i].score / top for i in range(len(hits))}
     order = sorted(range(len(hits)), key=lambda i: (i not in best, -key[i], i))
     new = {old: n for n, old in enumerate(order)}
-    return [hits[i] for i in order], [_moved(p, new[p.hit]) for p in picks]
-
-
-def _moved(p: AnswerPick, hit: int) -> AnswerPick:
-    return AnswerPick(hit, p.start, p.end, p.text, p.score, p.cosine, p.when, p.paragraph, p.features)
+    return [hits[i] for i in order], [replace(p, hit=new[p.hit]) for p in picks]
 
 
 def choose(picks: Sequence[AnswerPick], question: Question, floor: bool = True) -> AnswerPick | None:

@@ -201,9 +201,10 @@ class Brief:
         k = k or self.settings.top_k
         if not 1 <= k <= 50:
             raise UsageError("k must be between 1 and 50")
-        as_of = as_of or date.today()
         reader = self.reader()
-        q = read_question(reader, text, as_of, o.dates)
+        q = read_question(reader, text, as_of or date.today(), o.dates)
+        # Only a day given by the caller narrows the search: "nothing after today" leaves nothing out,
+        # and a narrowed search has to look four times as deep.
         hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
         pick = choose(picks, q, o.floor)
         dated = q.time.asks_when or q.time.order is not None

@@ -16,6 +16,8 @@ from retrieval.store import StoredPassage
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 DEPTH = 50  # candidates taken from each retriever before fusion
 DUPLICATE_JACCARD = 0.8  # word-set overlap above which two passages count as the same quote
+
+
 class Mode(StrEnum):
     """Which retrievers run."""
 
