@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 
 from retrieval import Brief, BriefError, Result, Settings
 from retrieval import blocks as kit
+from retrieval.brief import warm_up
 from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
@@ -609,6 +610,17 @@ def prepare(brief: Brief, out: TextIO) -> None:
     )
 
 
+def warm(brief: Brief) -> None:
+    """Load the model and the index before the first question; a failure is logged (and the
+    first question reports it again)."""
+    try:
+        steps = warm_up(brief)
+    except BriefError as exc:
+        log.warning("could not load the model and the index: %s", exc)
+        return
+    log.info("model and index loaded in %.1f s", steps["model + index"])
+
+
 def console(brief: Brief, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """Answer questions typed at a prompt until end of input; `help`, `stats` and `timeline <topic>`
     work as they do after `/brief`."""
@@ -680,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     except BriefError as exc:
         print(f"brief: {exc}", file=sys.stderr)
         return exc.exit_code
+    # The model and the index load while Slack connects; a question that comes first waits for them.
+    threading.Thread(target=warm, args=(brief,), name="brief-warm-up", daemon=True).start()
     mode = "console" if args.console else settings.slack_mode
     client = web_client(settings)
     updater = Updater(brief, announcer(settings, client) if mode != "console" else None)

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from retrieval.embeddings import precision
 from retrieval.errors import CorruptIndexError, IndexMismatchError, IndexWriteError, LockTimeoutError, NoIndexError
 from retrieval.store import Store, StoredPassage, now_iso
 from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
@@ -41,6 +42,7 @@ MANIFEST = "manifest.json"
 DATABASE = "brief.sqlite"
 VECTORS = "vectors.faiss"
 VERSION_NAME = re.compile(r"v[0-9]{6,}")
+OPTIONAL = {"vectors", "backend"}  # manifest fields older versions lack
 
 
 @dataclass(frozen=True)
@@ -57,13 +59,14 @@ class Manifest:
     created_at: str
     updated_at: str
     vectors: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
+    backend: str = "torch"  # BRIEF_EMBED_BACKEND that embedded it (absent before issue 13: torch)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         """Read a version's manifest; CorruptIndexError if missing or malformed."""
         try:
             data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k != "vectors"})
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in OPTIONAL})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             index_dir = folder.parent.parent
             raise CorruptIndexError(
@@ -161,7 +164,13 @@ def open_store(index_dir: Path) -> Iterator[tuple[Manifest, Store]]:
 class IndexReader:
     """A read-only view of one index version: SQLite store plus vectors, loaded once."""
 
-    def __init__(self, index_dir: Path, expect_model_id: str | None = None, expect_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        expect_model_id: str | None = None,
+        expect_dim: int | None = None,
+        expect_backend: str | None = None,
+    ) -> None:
         self.index_dir = index_dir
         self.folder = live_version(index_dir)
         self.manifest = Manifest.read(self.folder)
@@ -170,13 +179,7 @@ class IndexReader:
                 f"the index at {index_dir} has format {self.manifest.format}, this Brief reads format "
                 f"{FORMAT_VERSION}; {rebuild_hint(index_dir)}"
             )
-        if expect_model_id and (
-            self.manifest.model_id != expect_model_id or (expect_dim and self.manifest.dim != expect_dim)
-        ):
-            raise IndexMismatchError(
-                f"the index at {index_dir} was built with model {self.manifest.model_id} ({self.manifest.dim} dims) "
-                f"but BRIEF_EMBED_MODEL is {expect_model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(index_dir)}"
-            )
+        self.expect(expect_model_id, expect_dim, expect_backend)
         try:
             self.vectors = VectorIndex.load(self.folder / VECTORS, Structure(**self.manifest.vectors))
             self.store = Store(self.folder / DATABASE, readonly=True)
@@ -195,6 +198,21 @@ class IndexReader:
                 f"{rebuild_hint(index_dir)}"
             )
         self.lock = threading.Lock()  # one SQLite connection shared by the bot's threads
+
+    def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
+        """IndexMismatchError unless this version was built with this model (and dimension, and kind of vectors)."""
+        m, where = self.manifest, self.index_dir
+        if model_id and (m.model_id != model_id or (dim and m.dim != dim)):
+            raise IndexMismatchError(
+                f"the index at {where} was built with model {m.model_id} ({m.dim} dims) "
+                f"but BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(where)}"
+            )
+        if backend and precision(m.backend) != precision(backend):
+            # torch and onnx compute the same fp32 vectors and mix freely; int8 vectors are another kind.
+            raise IndexMismatchError(
+                f"the index at {where} holds {precision(m.backend)} vectors (built with BRIEF_EMBED_BACKEND="
+                f"{m.backend}) but BRIEF_EMBED_BACKEND is {backend}; set it back to {m.backend}, or {rebuild_hint(where)}"
+            )
 
     @property
     def version(self) -> str:
@@ -271,8 +289,10 @@ class IndexWriter:
         on_wait: Callable[[str], None] | None = None,
         exact_limit: int = EXACT_LIMIT,
         checkpoint: Callable[[str], None] | None = None,
+        backend: str = "torch",
     ) -> None:
         self.index_dir = index_dir
+        self.backend = backend
         self.model, self.model_id, self.dim = model, model_id, dim
         self.rebuild = rebuild
         self.lock_timeout_s = lock_timeout_s
@@ -364,7 +384,7 @@ class IndexWriter:
             shutil.rmtree(leftover, ignore_errors=True)
         live: Path | None = None
         if not self.rebuild and (self.index_dir / POINTER).exists():
-            reader = IndexReader(self.index_dir, self.model_id, self.dim)
+            reader = IndexReader(self.index_dir, self.model_id, self.dim, self.backend)
             live, self.base = reader.folder, reader.manifest
             reader.close()
         self._number = self._next_number(versions)
@@ -415,6 +435,7 @@ class IndexWriter:
             created_at=self.base.created_at if self.base else now_iso(),
             updated_at=now_iso(),
             vectors=asdict(vectors.structure),
+            backend=self.backend,
         )
         write_file(self._building / MANIFEST, (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
         for item in self._building.iterdir():

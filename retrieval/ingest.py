@@ -12,6 +12,7 @@ from tqdm import tqdm
 from retrieval.articles import Article, build_article
 from retrieval.documents import SOURCES_FILE, FileRead, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
+from retrieval.embeddings import load_embedder as configured_embedder
 from retrieval.errors import BriefError
 from retrieval.index import IndexWriter, checkpoint_hook, open_store
 from retrieval.passages import Passage, split_passages
@@ -85,7 +86,8 @@ def ingest(
     gone: list[str] = []
     embedded = 0
     removals = live_removals(settings.index_dir) if rebuild else []
-    with writer_for(settings, settings.embed_model, mid, dim, rebuild, say) as writer:
+    backend = embedder.backend if embedder else settings.embed_backend
+    with writer_for(settings, settings.embed_model, mid, dim, rebuild, say, backend) as writer:
         store = writer.store
         assert store is not None
         store.remember_removals(removals)  # `brief rm` outlives a rebuild
@@ -138,11 +140,7 @@ def ingest(
                 links.append((read, doc_ids))
         if pending:
             if embedder is None:
-                embedder = (
-                    load_embedder()
-                    if load_embedder
-                    else Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size)
-                )
+                embedder = load_embedder() if load_embedder else configured_embedder(settings)
             embedded = _embed_and_store(writer, embedder, list(pending.values()), settings.show_progress)
             writer.checkpoint("embedded")
         for read, doc_ids in links:
@@ -179,12 +177,17 @@ def ingest(
     )  # fmt: skip
 
 
-def writer_for(settings: Settings, model: str, mid: str, dim: int | None, rebuild: bool, say: Log) -> IndexWriter:
-    """The index writer (and its lock) every change to the index goes through: ingest and `brief rm`."""
+def writer_for(
+    settings: Settings, model: str, mid: str, dim: int | None, rebuild: bool, say: Log, backend: str | None = None
+) -> IndexWriter:
+    """The index writer (and its lock) every change to the index goes through: ingest and `brief rm`.
+
+    `backend` is what computed the vectors (default: BRIEF_EMBED_BACKEND); `brief rm` keeps the index's own."""
     return IndexWriter(
         settings.index_dir, model, mid, dim, rebuild=rebuild,
         lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
         exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
+        backend=backend or settings.embed_backend,
     )  # fmt: skip
 
 

@@ -403,8 +403,8 @@ class Store:
             return []
         total = self.passage_count()
         # Only long posting lists cost time; on a small corpus every word is cheap and kept.
-        limit = max(COMMON_SHARE * total, COMMON_MIN)
-        kept = [t for t in present if df[t] <= limit] or present[:1]
+        common = max(COMMON_SHARE * total, COMMON_MIN)
+        kept = [t for t in present if df[t] <= common] or present[:1]
         query = " OR ".join(f'"{t}"' for t in kept[:MAX_QUERY_TERMS])
         rows = self.conn.execute(
             f"SELECT rowid, bm25(passages_fts, 1.0, {CONTEXT_WEIGHT}) AS s FROM passages_fts"
