@@ -15,6 +15,7 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,16 +126,26 @@ class Embedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
         sentence_vectors: list[np.ndarray] = [np.zeros((0, self.dim), np.float32)] * len(texts)
-        for lo in range(0, len(order), self.batch_size):
-            chunk = order[lo : lo + self.batch_size]
+        batches = [order[lo : lo + self.batch_size] for lo in range(0, len(order), self.batch_size)]
+
+        def encode(chunk: list[int]) -> list[int]:
             ids, mask, offsets = self._runner.tokenize([texts[i] for i in chunk], offsets=True)
-            tokens = self._runner.token_embeddings(ids, mask, threads=self.threads)
+            tokens = self._runner.token_embeddings(ids, mask, threads=1)
             pooled = _mean_pool(tokens, mask)
             for j, i in enumerate(chunk):
                 vectors[i] = pooled[j]
                 sentence_vectors[i] = _pool_sentences(tokens[j], offsets[j], sentence_spans[i], pooled[j])
-            if progress is not None:
-                progress.update(len(chunk))
+            return chunk
+
+        # Whole batches in parallel, each on one compute thread: threads splitting every matrix
+        # product wait for each other at each of the model's hundreds of operations, which on a
+        # shared machine (a thread descheduled) costs more than it brings. The model code releases
+        # the GIL, so Python threads are enough.
+        workers = min(self.threads, len(batches))
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brief-embed") as pool:
+            for chunk in pool.map(encode, batches) if workers > 1 else map(encode, batches):
+                if progress is not None:
+                    progress.update(len(chunk))
         return EncodedPassages(vectors, sentence_vectors)
 
 
