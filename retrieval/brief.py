@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from retrieval import catalog
-from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
+from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, question_features, rerank
 from retrieval.catalog import RemoveReport, Restored, Shown
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
@@ -206,11 +206,14 @@ class Brief:
         # Only a day given by the caller narrows the search: "nothing after today" leaves nothing out,
         # and a narrowed search has to look four times as deep.
         hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
-        pick = choose(picks, q, o.floor)
+        answerable = model.answerable(question_features(picks)) if model is not None and picks else None
+        threshold = model.threshold_for(self.settings.answer_precision) if model is not None and o.floor else 0.0
+        share = model.range_share if model is not None else None
+        pick = choose(picks, q, 1.0 if answerable is None else answerable, threshold, share)
         dated = q.time.asks_when or q.time.order is not None
         result = build_result(text, hits, pick, k, reader.passage_count(), reader.version, dated)
         searched_for = q.search if q.corrections else None
-        confidence = pick.score if pick is not None and model is not None else None
+        confidence = answerable
         return Result(result.question, result.answer, result.passages, result.searched, result.version, searched_for,
                       confidence)  # fmt: skip
 

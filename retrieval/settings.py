@@ -41,6 +41,7 @@ class Settings:
     max_file_mb: float = 5.0
     max_question_chars: int = 1000
     top_k: int = 5
+    answer_precision: float = 0.6  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 32
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
@@ -97,6 +98,7 @@ class Settings:
             max_file_mb=v.number("BRIEF_MAX_FILE_MB", 5.0, minimum=0.001),
             max_question_chars=v.whole("BRIEF_MAX_QUESTION_CHARS", 1000, minimum=1),
             top_k=v.whole("BRIEF_TOP_K", 5, minimum=1, maximum=50),
+            answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.6, minimum=0.0, maximum=1.0),
             embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
             lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
             keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),
@@ -166,8 +168,8 @@ class Values:
             return self._bad(name, "a whole number", text, default)
         return self._bounded(name, value, text, default, minimum, maximum)
 
-    def number(self, name: str, default: float, minimum: float | None = None) -> float:
-        """A number (decimals allowed) at or above `minimum`."""
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        """A number (decimals allowed) within bounds."""
         text = self.get(name)
         if not text:
             return default
@@ -177,7 +179,7 @@ class Values:
             return self._bad(name, "a number (e.g. 2.5)", text, default)
         if value != value or value in (float("inf"), float("-inf")):
             return self._bad(name, "a finite number", text, default)
-        return self._bounded(name, value, text, default, minimum, None)
+        return self._bounded(name, value, text, default, minimum, maximum)
 
     def flag(self, name: str, default: bool) -> bool:
         """A yes/no setting: 1/0, true/false, yes/no, on/off."""
