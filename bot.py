@@ -32,7 +32,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from retrieval import Brief, BriefError, Result, Settings
+from retrieval import Brief, BriefError, Result, Settings, followup
 from retrieval import blocks as kit
 from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
@@ -182,10 +182,14 @@ class Listeners:
             self._handled()
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        """A direct message: answer right there (in its thread if it was written in one)."""
+        """A direct message: answer right there (in its thread if it was written in one). A reply in
+        a channel thread Brief answered in: a follow-up, answered in that thread. Other messages: ignored."""
         try:
-            if event.get("channel_type") == "im" and not self._skip(body, event):
-                self._answer_message(client, event, event.get("thread_ts"))
+            thread = event.get("thread_ts")
+            direct = event.get("channel_type") == "im"
+            follow_up = bool(thread) and self.feedback.thread_question(event.get("channel", ""), thread) is not None
+            if (direct or follow_up) and not self._skip(body, event):
+                self._answer_message(client, event, thread)
         finally:
             self._handled()
 
@@ -216,21 +220,42 @@ class Listeners:
         if not question:
             self._post(client, channel, thread, kit.message(USAGE))
             return
+        previous = self.feedback.thread_question(channel, thread)
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        payload, ok = self._safely(lambda: self._reply(question), "answering a message")
-        error = self._post(client, channel, thread, payload)
+        if previous is not None and followup.is_timeline(question):
+            topic = followup.timeline_topic(previous)
+            payload, ok = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "a thread timeline")
+            asked = previous  # the thread keeps its question: "and the last time?" still reads against it
+        else:
+            asked = followup.resolve(previous, question) if previous is not None else question
+            read_as = asked if asked != question else None
+            user, where = event.get("user"), channel
+            payload, ok = self._safely(
+                lambda: self._reply(asked, read_as=read_as, user=user, channel=where), "answering a message"
+            )
+        # Replies in this thread (or, in a DM, under the answer) are follow-ups: noted before the
+        # post, as a quick reply may arrive before chat.postMessage has returned.
+        if ok:
+            self.feedback.remember_thread(channel, thread or event["ts"], asked)
+        posted: list[str] = []
+        error = self._post(client, channel, thread, payload, posted)
+        if ok and posted:
+            self.feedback.remember_thread(channel, posted[0], asked)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
             self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
         self._react(client, "reactions_remove", channel, event["ts"], THINKING)
         if not ok or error:
             self._react(client, "reactions_add", channel, event["ts"], FAILED)
 
-    def _reply(self, question: str, *, show_question: bool = False, share: bool = False) -> dict[str, Any]:
+    def _reply(
+        self, question: str, *, show_question: bool = False, share: bool = False, read_as: str | None = None,
+        user: str | None = None, channel: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         """The reply to `question` as asked today, stored under a fresh id that its buttons carry."""
         result = self.brief.ask(question)
         answer_id = new_answer_id()
-        payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id)
-        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload)
+        payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id, read_as=read_as)
+        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload, user, channel)
         return payload
 
     # --- /brief ---------------------------------------------------------------------------------
@@ -258,7 +283,10 @@ class Listeners:
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
-            payload, _ = self._safely(lambda: self._reply(question, show_question=True, share=True), "/brief")
+            user, channel = command.get("user_id"), command.get("channel_id")
+            payload, _ = self._safely(
+                lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel), "/brief"
+            )
             self._respond(url, payload)
 
     def _stats(self) -> dict[str, Any]:
@@ -341,12 +369,18 @@ class Listeners:
 
     # --- Web API helpers ------------------------------------------------------------------------
     @staticmethod
-    def _post(client: WebClient, channel: str | None, thread: str | None, payload: dict[str, Any]) -> str | None:
-        """Post a message (the client retries); None once posted, else Slack's error, logged."""
+    def _post(
+        client: WebClient, channel: str | None, thread: str | None, payload: dict[str, Any],
+        posted: list[str] | None = None,
+    ) -> str | None:  # fmt: skip
+        """Post a message (the client retries); None once posted (its ts appended to `posted`), else
+        Slack's error, logged."""
         try:
-            client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=channel, thread_ts=thread, unfurl_links=False, unfurl_media=False, **payload
             )
+            if posted is not None and isinstance(response.get("ts"), str):
+                posted.append(response["ts"])
             return None
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")

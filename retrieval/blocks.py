@@ -97,17 +97,21 @@ def sources(result: Result) -> tuple[list[list[Citation]], dict[int, int]]:
 
 
 def reply(
-    result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None
+    result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None,
+    read_as: str | None = None,
 ) -> dict[str, Any]:
     """`text` and `blocks` for chat.postMessage or a response_url post.
 
     With `answer_id` (the stored reply's id, see retrieval.feedback) it ends with 👍/👎 buttons, and
-    with `share` also a Share button; every button's value is that short id.
+    with `share` also a Share button; every button's value is that short id. `read_as` is a
+    follow-up's question as it was read against its thread.
     """
     chosen, renumber = sources(result)
     blocks: list[dict[str, Any]] = []
     if show_question:
         blocks.append(_section(f"*Question:* {escape(result.question)}"))
+    if read_as:
+        blocks.append(_context(f"Follow-up read as: {escape(cut(read_as, 1000))}"))
     if result.searched_for:
         blocks.append(_context(f"Searched for: {escape(result.searched_for)}"))
     if result.answer is not None:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from retrieval import followup
 from retrieval.brief import Brief
 from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
@@ -57,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
     p.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD",
                    help='the day the question is asked: "recently", "this week" are read against it (default today)')
+    p.add_argument("--follow-up-of", metavar="QUESTION",
+                   help='read the question as a follow-up of this one ("and the last time?", "who claimed it?"); '
+                        'with "-", each line follows the one before it')  # fmt: skip
     _ablation_flags(p)
 
     p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates); lists the failed questions")
@@ -229,16 +233,31 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
 
 def _ask(brief: Brief, args: argparse.Namespace) -> int:
     options = _options(args)
+    previous = args.follow_up_of
+
+    def asked(question: str) -> tuple[str, str | None]:
+        if previous is None or not previous.strip():
+            return question, None
+        read = followup.resolve(previous, question)
+        return read, (read if read != question.strip() else None)
+
     if args.question != "-":
-        result = brief.ask(args.question, args.k, options, args.as_of)
-        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result, bold=_bold()))
+        question, read_as = asked(args.question)
+        result = brief.ask(question, args.k, options, args.as_of)
+        if args.json:
+            print(json.dumps({**result.to_dict(), **({"read_as": read_as} if read_as else {})}, ensure_ascii=False))
+        else:
+            print((f"Read as: {read_as}\n" if read_as else "") + render_text(result, bold=_bold()))
         return 0
     status = 0
     for line in sys.stdin:
         if not line.strip():
             continue
+        question, read_as = asked(line)
+        if previous is not None:
+            previous = question  # a conversation: the next line follows this one
         try:
-            result = brief.ask(line, args.k, options, args.as_of)
+            result = brief.ask(question, args.k, options, args.as_of)
         except BriefError as exc:
             if exc.exit_code != 2:
                 raise
@@ -246,7 +265,11 @@ def _ask(brief: Brief, args: argparse.Namespace) -> int:
             error = {"question": line.strip()[:200], "answer": None, "passages": [], "error": str(exc)}
             print(json.dumps(error, ensure_ascii=False) if args.json else f"error: {exc}", flush=True)
             continue
-        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result) + "\n", flush=True)
+        if args.json:
+            out = {**result.to_dict(), **({"read_as": read_as} if read_as else {})}
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print((f"Read as: {read_as}\n" if read_as else "") + render_text(result) + "\n", flush=True)
     return status
 
 

@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS answers(
     id TEXT PRIMARY KEY, at TEXT NOT NULL, question TEXT NOT NULL, passages TEXT NOT NULL,
     reply TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS answers_at ON answers(at);
+CREATE TABLE IF NOT EXISTS threads(
+    channel TEXT NOT NULL, thread_ts TEXT NOT NULL, at TEXT NOT NULL, question TEXT NOT NULL,
+    PRIMARY KEY (channel, thread_ts));
 """
 
 
@@ -61,16 +64,54 @@ class FeedbackStore:
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(feedback)")}
             if "answer_id" not in columns:  # a feedback.sqlite from before replies were stored
                 self._conn.execute("ALTER TABLE feedback ADD COLUMN answer_id TEXT")
+            stored = {row[1] for row in self._conn.execute("PRAGMA table_info(answers)")}
+            for column in ("user", "channel"):  # a feedback.sqlite from before questions were per user
+                if column not in stored:
+                    self._conn.execute(f"ALTER TABLE answers ADD COLUMN {column} TEXT")
             cutoff = (datetime.now(UTC) - timedelta(days=KEEP_ANSWERS_DAYS)).replace(microsecond=0).isoformat()
             self._conn.execute("DELETE FROM answers WHERE at < ?", (cutoff,))
+            self._conn.execute("DELETE FROM threads WHERE at < ?", (cutoff,))
 
-    def save_answer(self, answer_id: str, question: str, passages: list[str], reply: dict[str, Any]) -> None:
+    def save_answer(
+        self, answer_id: str, question: str, passages: list[str], reply: dict[str, Any],
+        user: str | None = None, channel: str | None = None,
+    ) -> None:  # fmt: skip
         """Keep a reply as it is about to be shown, under `answer_id` (see new_answer_id)."""
         with self._lock, self._conn:
             self._conn.execute(
-                "INSERT OR REPLACE INTO answers(id, at, question, passages, reply) VALUES (?, ?, ?, ?, ?)",
-                (answer_id, now_iso(), question, json.dumps(passages), json.dumps(reply, ensure_ascii=False)),
+                "INSERT OR REPLACE INTO answers(id, at, question, passages, reply, user, channel)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (answer_id, now_iso(), question, json.dumps(passages), json.dumps(reply, ensure_ascii=False), user,
+                 channel),
+            )  # fmt: skip
+
+    def recent_questions(self, user: str, limit: int = 5) -> list[str]:
+        """The questions `user` asked most recently, newest first, each once."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT question, MAX(at) AS last FROM answers WHERE user = ? GROUP BY question"
+                " ORDER BY last DESC, MAX(rowid) DESC LIMIT ?",
+                (user, limit),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def remember_thread(self, channel: str, thread_ts: str, question: str) -> None:
+        """Note that Brief answered `question` in this thread: its replies are follow-ups of it."""
+        with self._lock, self._conn:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO threads(channel, thread_ts, at, question) VALUES (?, ?, ?, ?)",
+                (channel, thread_ts, now_iso(), question),
             )
+
+    def thread_question(self, channel: str, thread_ts: str | None) -> str | None:
+        """The last question Brief answered in this thread, or None for a thread it did not answer in."""
+        if not thread_ts:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT question FROM threads WHERE channel = ? AND thread_ts = ?", (channel, thread_ts)
+            ).fetchone()
+        return row[0] if row else None
 
     def answer(self, answer_id: str | None) -> StoredAnswer | None:
         """The reply stored under `answer_id`, or None when the id is unknown, expired or malformed."""

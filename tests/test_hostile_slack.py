@@ -219,8 +219,12 @@ def test_log_redaction_covers_every_token_prefix_and_tracebacks() -> None:
 def test_manifest_asks_only_for_scopes_the_code_uses() -> None:
     manifest = yaml.safe_load((ROOT / "slack-manifest.yml").read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    # app_mention and message.im events, chat.postMessage, /brief, reactions.add/remove
-    assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write"}
+    # app_mention and message.im events, chat.postMessage, /brief, reactions.add/remove; thread
+    # follow-ups: message.channels and message.groups (channels:history, groups:history)
+    assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write",
+                      "channels:history", "groups:history"}  # fmt: skip
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"app_mention", "message.im", "message.channels", "message.groups"}
     code = (ROOT / "bot.py").read_text(encoding="utf-8")
     assert "conversations_open" not in code and "conversations_list" not in code  # what im:* would be for
 

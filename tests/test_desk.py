@@ -1,0 +1,152 @@
+"""The briefing desk (issue 11): thread follow-ups, the Home tab and shortcut, per-channel settings,
+per-source feedback and timeline pictures, against the Slack stand-in with signed requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from retrieval import Brief, followup
+from retrieval import blocks as kit
+from tests.slack_fake import BOT_USER
+from tests.test_bot import Harness, all_text, mention, start
+
+FIRST = "when did the US first strike Syria under Biden?"
+
+
+@pytest.fixture
+def slack(seed_brief: Brief) -> Iterator[Harness]:
+    yield from start(seed_brief.settings, seed_brief)
+
+
+def reply_in_thread(text: str, thread_ts: str, ts: str, channel: str = "C0NEWS") -> dict:
+    """A plain message (no @mention) posted in a channel thread, as Slack's message.channels sends it."""
+    return {"type": "message", "channel_type": "channel", "user": "U0USER", "text": text, "ts": ts,
+            "thread_ts": thread_ts, "channel": channel}  # fmt: skip
+
+
+def sections(post: dict) -> list[str]:
+    return [b["text"]["text"] for b in post["blocks"] if b["type"] == "section"]
+
+
+def assert_within_limits(payload: dict) -> None:
+    """Slack's Block Kit limits: 50 blocks, 3,000 characters a text, 75 a button label."""
+    blocks = payload.get("blocks", [])
+    assert len(blocks) <= 50
+    for block in blocks:
+        if "text" in block:
+            assert len(block["text"]["text"]) <= 3000
+        for element in block.get("elements", []):
+            if element.get("type") == "button":
+                assert len(element["text"]["text"]) <= 75 and len(element["value"]) <= 2000
+            elif "text" in element:
+                assert len(element["text"]) <= 3000
+
+
+# --- follow-ups, without Slack ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("previous", "reply", "expected"),
+    [
+        (FIRST, "and the last time?", "when did the US last strike Syria under Biden?"),
+        (FIRST, "The latest?", "when did the US last strike Syria under Biden?"),
+        ("when was the earliest raid on the dam?", "and the most recent one?", "when was the last raid on the dam?"),
+        ("when did the council vote on the budget?", "and the first time?",
+         "when did the council vote on the budget the first time?"),
+        (FIRST, "who claimed it?", "who claimed the US first strike Syria under Biden?"),
+        ("when did the US strike Syria in 2021?", "what about 2023?", "when did the US strike Syria in 2023?"),
+        ("what happened in March 2023 at the base?", "and in June 2021?", "what happened in June 2021 at the base?"),
+        ("where did the ferry sink?", "what about 2019?", "where did the ferry sink in 2019?"),
+        (FIRST, "who claimed the attack?", "who claimed the attack (the US first strike Syria under Biden)?"),
+        (FIRST, "How many soldiers died in the Jordan attack?", "How many soldiers died in the Jordan attack?"),
+    ],
+)  # fmt: skip
+def test_follow_ups_carry_the_previous_subject(previous: str, reply: str, expected: str) -> None:
+    assert followup.resolve(previous, reply) == expected
+
+
+def test_a_timeline_request_is_about_the_thread_topic() -> None:
+    assert followup.is_timeline("timeline") and followup.is_timeline("show me a timeline please")
+    assert not followup.is_timeline("what happened on the timeline of the talks?")
+    assert followup.timeline_topic("when did the US first strike Syria in 2021?") == "the US strike Syria"
+
+
+def test_cli_reads_a_follow_up(seed_brief: Brief, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from retrieval import cli
+
+    monkeypatch.setattr(cli, "Brief", lambda _settings: seed_brief)  # the session's loaded model and index
+    assert cli.main(["ask", "and the last time?", "--follow-up-of", FIRST, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["read_as"] == "when did the US last strike Syria under Biden?"
+    assert out["answer"]["date"] == "2024-02-02"
+
+
+# --- follow-ups in Slack threads ----------------------------------------------------------------------
+def test_a_thread_reply_is_answered_as_a_follow_up(slack: Harness) -> None:
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000000.000100", channel="C0NEWS"))
+    (first,) = slack.fake.wait_for("chat.postMessage")
+    assert "26 February 2021" in first["text"]
+    slack.send.event(reply_in_thread("and the last time?", "1800000000.000100", ts="1800000010.000100"))
+    second = slack.fake.wait_for("chat.postMessage", 2)[1]
+    assert second["channel"] == "C0NEWS" and second["thread_ts"] == "1800000000.000100"
+    assert second["text"].startswith("Answer: Friday 2 February 2024")
+    assert "Follow-up read as: when did the US last strike Syria under Biden?" in all_text(second["blocks"])
+    # In another thread, a pronoun is read against that thread's question.
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000030.000100", channel="C0NEWS"))
+    slack.fake.wait_for("chat.postMessage", 3)
+    slack.send.event(reply_in_thread("how many fighters did it kill?", "1800000030.000100", ts="1800000040.000100"))
+    fourth = slack.fake.wait_for("chat.postMessage", 4)[3]
+    assert "at least 22 fighters" in fourth["text"] and fourth["thread_ts"] == "1800000030.000100"
+    assert slack.listeners.wait_handled(4, timeout=60)
+    assert len(slack.fake.of("chat.postMessage")) == 4  # each message answered once
+
+
+def test_other_threads_and_channel_chatter_are_ignored(slack: Harness) -> None:
+    slack.send.event(reply_in_thread("and the last time?", "1800000100.000100", ts="1800000101.000100"))
+    slack.send.event({"type": "message", "channel_type": "channel", "user": "U0USER", "ts": "1800000102.000100",
+                      "text": "when did the US first strike Syria?", "channel": "C0NEWS"})  # fmt: skip
+    slack.send.event({"type": "message", "channel_type": "group", "user": "U0USER", "ts": "1800000103.000100",
+                      "text": "and then?", "thread_ts": "1800000000.999", "channel": "G0PRIV"})  # fmt: skip
+    assert slack.listeners.wait_handled(3, timeout=60)
+    assert not slack.fake.of("chat.postMessage") and not slack.fake.of("reactions.add")
+    # The same reply is answered once the thread is one Brief answered in (an @mention started it).
+    slack.send.event(mention(f"<@{BOT_USER}> hello, {FIRST}", ts="1800000100.000100", channel="C0NEWS"))
+    slack.fake.wait_for("chat.postMessage")
+    slack.send.event(reply_in_thread("the latest?", "1800000100.000100", ts="1800000104.000100"))
+    assert "2 February 2024" in slack.fake.wait_for("chat.postMessage", 2)[1]["text"]
+
+
+def test_timeline_in_a_thread_is_the_thread_topic(slack: Harness) -> None:
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000200.000100", channel="C0NEWS"))
+    slack.fake.wait_for("chat.postMessage")
+    slack.send.event(reply_in_thread("timeline", "1800000200.000100", ts="1800000201.000100"))
+    post = slack.fake.wait_for("chat.postMessage", 2)[1]
+    assert post["thread_ts"] == "1800000200.000100"
+    texts = sections(post)
+    assert texts[0] == "*Timeline:* the US strike Syria under Biden"
+    assert [t.split(" — ")[0] for t in texts[1:4]] == ["*26 Feb 2021*", "*27 Jun 2021*", "*24 Mar 2023*"]
+    assert_within_limits(post)
+    # The thread still reads against its question after the timeline.
+    slack.send.event(reply_in_thread("and the last time?", "1800000200.000100", ts="1800000202.000100"))
+    assert "2 February 2024" in slack.fake.wait_for("chat.postMessage", 3)[2]["text"]
+
+
+def test_follow_up_replies_notify_nobody(slack: Harness) -> None:
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000300.000100", channel="C0NEWS"))
+    slack.fake.wait_for("chat.postMessage")
+    slack.send.event(reply_in_thread("who did <!channel> and <@U0123> blame for it?", "1800000300.000100",
+                                     ts="1800000301.000100"))  # fmt: skip
+    post = slack.fake.wait_for("chat.postMessage", 2)[1]
+    payload = all_text({"text": post["text"], "blocks": post["blocks"]})
+    assert "<!channel>" not in payload and "<@U0123>" not in payload
+    assert_within_limits(post)
+
+
+def test_block_kit_limits_hold_for_a_long_follow_up() -> None:
+    from retrieval.brief import Answer, Citation, Result
+
+    huge = "word " * 5000
+    cites = [Citation(1, "d", "T" * 400, "O", "2024-01-01", None, "x.txt", 1, huge, 0.1, (0, 10))]
+    payload = kit.reply(Result("q", Answer(huge, 1), cites), answer_id="abcdefghijkl", read_as="r" * 5000)
+    assert_within_limits(payload)
