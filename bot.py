@@ -34,6 +34,7 @@ from slack_sdk.webhook import WebhookClient
 
 from retrieval import Brief, BriefError, Result, Settings, followup
 from retrieval import blocks as kit
+from retrieval.brief import Stats
 from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
@@ -44,6 +45,7 @@ log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
 EVENTS_PATH = "/slack/events"
 THINKING, FAILED = "eyes", "x"
+ASK_SHORTCUT = "brief_ask_message"  # the message shortcut's callback_id (slack-manifest.yml)
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
 UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
 GONE = (
@@ -54,6 +56,9 @@ USAGE = (
     "• `/brief <question>`: a private answer you can share, e.g. `/brief when did Biden first strike Syria?`\n"
     "• `@Brief <question>` in a channel: the answer in the thread\n"
     "• a direct message to Brief: the answer right there\n"
+    "• a reply in the thread of one of my answers: a follow-up (\"and the last time?\", \"who claimed it?\", "
+    "\"what about 2023?\", \"timeline\")\n"
+    "• the message menu (⋯) → *Ask Brief about this message*: a private answer you can share\n"
     "• `/brief timeline <topic>`: dated events, oldest first, e.g. `/brief timeline US strikes in Syria`\n"
     "• `/brief stats`: corpus size and last update\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
@@ -319,6 +324,44 @@ class Listeners:
         finally:
             self.reindex_lock.release()
 
+    # --- the Home tab and the message shortcut ---------------------------------------------------
+    def on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
+        """The Home tab: what Brief knows, how to ask, and the user's recent questions."""
+        user = event.get("user")
+        if event.get("tab", "home") != "home" or not isinstance(user, str):
+            return
+        try:
+            stats: Stats | None = self.brief.stats()
+            articles = self.brief.articles()
+        except BriefError as exc:  # no index yet: the tab says so
+            log.info("Home tab without corpus figures: %s", exc)
+            stats, articles = None, []
+        view = kit.home(stats, articles, self.feedback.recent_questions(user), USAGE)
+        try:
+            client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error"))
+        except OSError as exc:
+            log.warning("views.publish failed: %s", type(exc).__name__)
+
+    def on_message_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
+        """ "Ask Brief about this message": the message's text as the question, answered privately
+        with a Share button."""
+        ack()
+        url = body.get("response_url")
+        message = body.get("message") or {}
+        text = question_from_slack(str(message.get("text") or ""))
+        if not text:
+            self._respond(url, kit.message("That message has no text to ask about."))
+            return
+        # A long message is context, not a question: its opening words are what is searched.
+        question = kit.cut(text, self.settings.max_question_chars).rstrip("…")
+        user, channel = (body.get("user") or {}).get("id"), (body.get("channel") or {}).get("id")
+        payload, _ = self._safely(
+            lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel), "the shortcut"
+        )
+        self._respond(url, payload)
+
     # --- buttons --------------------------------------------------------------------------------
     def on_share(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
         """ "Share in channel": post visibly the very reply the user saw (not a new answer)."""
@@ -477,6 +520,8 @@ def create_app(
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
     app.command("/brief")(listeners.on_command)
+    app.event("app_home_opened")(listeners.on_home_opened)
+    app.shortcut(ASK_SHORTCUT)(listeners.on_message_shortcut)
     app.action(kit.SHARE_ACTION)(listeners.on_share)
     app.action(re.compile(f"^({kit.FEEDBACK_UP}|{kit.FEEDBACK_DOWN})$"))(listeners.on_feedback)
     return app

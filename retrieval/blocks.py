@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from retrieval.brief import Citation, Result
+from retrieval.brief import Citation, Result, Stats
+from retrieval.store import StoredArticle
 from retrieval.timeline import Timeline
 
 MAX_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100  # a Home tab view
 MAX_SECTION = 3000
 MAX_BUTTON_TEXT = 75
 MAX_FALLBACK = 3000
@@ -156,16 +158,57 @@ def timeline(tl: Timeline) -> dict[str, Any]:
     return {"text": cut(text, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
 
+def home(stats: Stats | None, articles: list[StoredArticle], recent: list[str], usage: str) -> dict[str, Any]:
+    """The Home tab view: what Brief knows (articles, outlets, dates, newest, last update), how to
+    ask (`usage`, already escaped) and the user's recent questions. `articles` newest first."""
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Brief", "emoji": True}}]
+    if stats is None:
+        blocks.append(_section("*What I know:* nothing yet; the index has not been built (ask an admin to run "
+                               "`/brief reindex`)."))  # fmt: skip
+    else:
+        outlets: dict[str, int] = {}
+        for a in articles:
+            if a.outlet:
+                outlets[a.outlet] = outlets.get(a.outlet, 0) + 1
+        days = sorted(a.published for a in articles if a.published)
+        span = f"{days[0]} to {days[-1]}" if days else "no dated articles"
+        top = sorted(outlets.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+        outlet_line = ", ".join(f"{plain(cut(o, 80))} ({n})" for o, n in top)
+        more = f" and {len(outlets) - len(top)} more" if len(outlets) > len(top) else ""
+        blocks.append(_section(
+            f"*What I know:* {stats.articles:,} articles ({stats.passages:,} passages) from {len(outlets):,} outlets, "
+            f"published {span}.\n*Outlets:* {outlet_line or 'none named'}{more}\n"
+            f"*Last update:* {stats.updated_at} (index {escape(stats.version)})"
+        ))  # fmt: skip
+        newest = [f"• {_article_line(a)}" for a in articles[:8]]
+        if newest:
+            blocks.append(_section("*Newest articles:*\n" + "\n".join(newest)))
+    blocks.append({"type": "divider"})
+    blocks.append(_section(usage))
+    blocks.append({"type": "divider"})
+    if recent:
+        lines = [f"• {escape(cut(' '.join(q.split()), 300))}" for q in recent[:10]]
+        blocks.append(_section("*Your recent questions:*\n" + "\n".join(lines)))
+    else:
+        blocks.append(_section("*Your recent questions:* none yet."))
+    return {"type": "home", "blocks": blocks[:MAX_VIEW_BLOCKS]}
+
+
+def _article_line(a: StoredArticle | dict[str, str | None]) -> str:
+    """outlet · title (linked when its URL is safe) · date."""
+    get = a.get if isinstance(a, dict) else lambda key: getattr(a, key)
+    title = plain(cut(get("title") or "(untitled)", 300))
+    url = get("url")
+    if url and URL_OK.match(url):
+        title = f"<{url}|{title}>"
+    outlet = get("outlet")
+    parts = [plain(cut(outlet, 120)) if outlet else None, title, get("published") or "undated"]
+    return " · ".join(p for p in parts if p)
+
+
 def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
     """ "New in the corpus": one line per new article (outlet · title · date), at most 20."""
-    lines = []
-    for a in articles[:20]:
-        title = plain(a.get("title") or "(untitled)")
-        url = a.get("url")
-        if url and URL_OK.match(url):
-            title = f"<{url}|{cut(title, 300)}>"
-        parts = [plain(a["outlet"]) if a.get("outlet") else None, title, a.get("published") or "undated"]
-        lines.append("• " + " · ".join(p for p in parts if p))
+    lines = [f"• {_article_line(a)}" for a in articles[:20]]
     more = f"\n…and {len(articles) - 20} more" if len(articles) > 20 else ""
     text = f"*New in the corpus ({len(articles)}):*\n" + "\n".join(lines) + more
     return {"text": cut(f"New in the corpus: {len(articles)} article(s)", MAX_FALLBACK), "blocks": [_section(text)]}

@@ -197,6 +197,20 @@ class SlackSender:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))
 
+    def message_shortcut(
+        self, callback_id: str, text: str, user: str = "U0USER", channel: str = "C0GENERAL"
+    ) -> tuple[int, str, float]:
+        """A message shortcut (type message_action) on a message holding `text`."""
+        self._n += 1
+        payload = {
+            "type": "message_action", "callback_id": callback_id, "team": {"id": TEAM}, "user": {"id": user},
+            "channel": {"id": channel, "name": "general"}, "api_app_id": "A0001", "trigger_id": f"trig{self._n}",
+            "message_ts": "1700000000.000200", "response_url": f"{self.fake.url}/actions/{self._n}",
+            "message": {"type": "message", "user": "U0OTHER", "ts": "1700000000.000200", "text": text},
+        }  # fmt: skip
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))
+
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 60) -> None:
     """Poll `predicate` until true (bounded): for effects with no signal to wait on."""

@@ -150,3 +150,72 @@ def test_block_kit_limits_hold_for_a_long_follow_up() -> None:
     cites = [Citation(1, "d", "T" * 400, "O", "2024-01-01", None, "x.txt", 1, huge, 0.1, (0, 10))]
     payload = kit.reply(Result("q", Answer(huge, 1), cites), answer_id="abcdefghijkl", read_as="r" * 5000)
     assert_within_limits(payload)
+
+
+# --- the Home tab and the message shortcut --------------------------------------------------------
+def test_home_tab_shows_the_corpus_and_recent_questions(slack: Harness) -> None:
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000400.000100", channel="C0NEWS"))
+    slack.fake.wait_for("chat.postMessage")
+    slack.send.event({"type": "app_home_opened", "user": "U0USER", "channel": "D0HOME", "tab": "home"})
+    (published,) = slack.fake.wait_for("views.publish")
+    view = published["view"]
+    assert published["user_id"] == "U0USER" and view["type"] == "home"
+    text = all_text(view)
+    assert "5 articles" in text and "from 5 outlets" in text and "published 2021-02-26 to 2024-02-02" in text
+    newest = next(b["text"]["text"] for b in view["blocks"] if b.get("text", {}).get("text", "").startswith("*Newest"))
+    assert newest.splitlines()[1].startswith("• Middle East Eye · US launches retaliatory strikes in Iraq, Syria")
+    assert "*Last update:*" in text and "Ask Brief about this message" in text  # how to ask
+    assert f"*Your recent questions:*\\n• {FIRST}" in text
+    assert len(view["blocks"]) <= 100
+    assert_within_limits(view)
+    # The messages tab is not the Home tab: nothing is published for it.
+    slack.send.event({"type": "app_home_opened", "user": "U0USER", "channel": "D0HOME", "tab": "messages"})
+    assert slack.listeners.wait_handled(1, timeout=60)
+    slack.send.event({"type": "app_home_opened", "user": "U0OTHER", "channel": "D0HOME", "tab": "home"})
+    other = slack.fake.wait_for("views.publish", 2)
+    assert len(other) == 2 and other[1]["user_id"] == "U0OTHER" and "none yet" in all_text(other[1]["view"])
+
+
+def test_message_shortcut_answers_privately_with_share(slack: Harness) -> None:
+    status, _, _ = slack.send.message_shortcut("brief_ask_message", "how many US soldiers were killed in Jordan?")
+    assert status == 200
+    (answer,) = slack.fake.wait_for("response_url")
+    assert answer["response_type"] == "ephemeral" and "three" in answer["text"].lower()
+    assert sections(answer)[0] == "*Question:* how many US soldiers were killed in Jordan?"
+    buttons = [e for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert buttons[0]["action_id"] == kit.SHARE_ACTION
+    assert not slack.fake.of("chat.postMessage")
+    assert_within_limits(answer)
+    slack.send.click(kit.SHARE_ACTION, buttons[0]["value"])
+    (shared,) = slack.fake.wait_for("chat.postMessage")
+    assert shared["channel"] == "C0GENERAL" and shared["text"] == answer["text"]
+
+
+HOSTILE_FRONT = """---
+title: Dam <!channel> alert for <@U0123> & @here
+outlet: <!everyone> Gazette
+published: 2024-05-01
+url: https://x.example/dam|<!here>
+---
+Officials said the dam would reopen on Monday after <!channel> repairs, pinging <@U0123>.
+"""
+
+
+@pytest.fixture
+def hostile(tmp_path, settings_base, embedder) -> Iterator[Harness]:
+    from tests.test_bot import start_with_article
+
+    yield from start_with_article(tmp_path, settings_base, embedder, "dam.txt", HOSTILE_FRONT)
+
+
+def test_home_tab_and_shortcut_notify_nobody(hostile: Harness) -> None:
+    hostile.send.message_shortcut("brief_ask_message", "<!channel> when will the dam reopen? cc <@U0123>")
+    (answer,) = hostile.fake.wait_for("response_url")
+    hostile.send.event({"type": "app_home_opened", "user": "U0USER", "channel": "D0HOME", "tab": "home"})
+    (published,) = hostile.fake.wait_for("views.publish")
+    for payload in (answer, published["view"]):
+        text = all_text(payload)
+        assert "dam" in text
+        for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>", "https://x.example/dam|"):
+            assert raw not in text, raw
+    assert "&lt;!channel&gt;" in all_text(published["view"])  # the title is shown, defused

@@ -224,7 +224,9 @@ def test_manifest_asks_only_for_scopes_the_code_uses() -> None:
     assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write",
                       "channels:history", "groups:history"}  # fmt: skip
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"app_mention", "message.im", "message.channels", "message.groups"}
+    assert events == {"app_mention", "message.im", "message.channels", "message.groups", "app_home_opened"}
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["callback_id"] == "brief_ask_message" and manifest["features"]["app_home"]["home_tab_enabled"]
     code = (ROOT / "bot.py").read_text(encoding="utf-8")
     assert "conversations_open" not in code and "conversations_list" not in code  # what im:* would be for
 
