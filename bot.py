@@ -35,6 +35,8 @@ from slack_sdk.webhook import WebhookClient
 from retrieval import Brief, BriefError, Result, Settings, followup
 from retrieval import blocks as kit
 from retrieval.brief import Stats
+from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
+from retrieval.channels import defaults as channel_defaults
 from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
@@ -45,6 +47,7 @@ log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
 EVENTS_PATH = "/slack/events"
 THINKING, FAILED = "eyes", "x"
+SWITCHED_OFF = "Brief is switched off in this channel; an admin can turn it on with `/brief config on`."
 ASK_SHORTCUT = "brief_ask_message"  # the message shortcut's callback_id (slack-manifest.yml)
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
 UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
@@ -61,6 +64,8 @@ USAGE = (
     "• the message menu (⋯) → *Ask Brief about this message*: a private answer you can share\n"
     "• `/brief timeline <topic>`: dated events, oldest first, e.g. `/brief timeline US strikes in Syria`\n"
     "• `/brief stats`: corpus size and last update\n"
+    "• `/brief config`: this channel's settings (changed by admins: on/off, visible or private answers, "
+    "outlets or folders searched, sources shown)\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
 )
 MENTION = re.compile(r"<[@!#][^>]*>")
@@ -161,6 +166,8 @@ class Listeners:
         self.brief = brief
         self.updater = updater or Updater(brief)
         self.feedback = FeedbackStore(settings.index_dir)
+        self.channels = ChannelStore(settings.index_dir, channel_defaults(settings))
+        self.told_off = Seen()
         self.seen = Seen()
         self.told_channels = Seen()
         self.reindex_lock = threading.Lock()
@@ -221,11 +228,18 @@ class Listeners:
             if self.told_channels.first_time(channel):
                 self._post(client, channel, thread, kit.message(self._where()))
             return
+        direct = event.get("channel_type") == "im"
+        setup = self.channels.base if direct else self.channels.get(channel)
+        if not setup.enabled:
+            if event.get("type") == "app_mention" and self.told_off.first_time(channel):
+                self._post(client, channel, thread, kit.message(SWITCHED_OFF))
+            return
         question = question_from_slack(event.get("text", ""))
         if not question:
             self._post(client, channel, thread, kit.message(USAGE))
             return
         previous = self.feedback.thread_question(channel, thread)
+        private_to = str(event.get("user")) if setup.private and not direct else None
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
         if previous is not None and followup.is_timeline(question):
             topic = followup.timeline_topic(previous)
@@ -236,14 +250,19 @@ class Listeners:
             read_as = asked if asked != question else None
             user, where = event.get("user"), channel
             payload, ok = self._safely(
-                lambda: self._reply(asked, read_as=read_as, user=user, channel=where), "answering a message"
-            )
+                lambda: self._reply(asked, read_as=read_as, user=user, channel=where, setup=setup,
+                                    share=private_to is not None),
+                "answering a message",
+            )  # fmt: skip
         # Replies in this thread (or, in a DM, under the answer) are follow-ups: noted before the
         # post, as a quick reply may arrive before chat.postMessage has returned.
         if ok:
             self.feedback.remember_thread(channel, thread or event["ts"], asked)
         posted: list[str] = []
-        error = self._post(client, channel, thread, payload, posted)
+        if private_to is not None:
+            error = self._post_ephemeral(client, channel, private_to, thread, payload)
+        else:
+            error = self._post(client, channel, thread, payload, posted)
         if ok and posted:
             self.feedback.remember_thread(channel, posted[0], asked)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
@@ -254,14 +273,22 @@ class Listeners:
 
     def _reply(
         self, question: str, *, show_question: bool = False, share: bool = False, read_as: str | None = None,
-        user: str | None = None, channel: str | None = None,
+        user: str | None = None, channel: str | None = None, setup: ChannelSettings | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        """The reply to `question` as asked today, stored under a fresh id that its buttons carry."""
-        result = self.brief.ask(question)
+        """The reply to `question` as asked today in a channel set up as `setup`, stored (with every
+        cited source) under a fresh id that its buttons carry."""
+        setup = setup or self.channels.base
+        k = self.settings.top_k
+        if setup.shown:  # enough passages that "More sources" has more to show
+            k = min(50, max(k, 3 * setup.shown))
+        hidden: frozenset[str] = frozenset()
+        if setup.search:
+            hidden = frozenset(a.doc_id for a in self.brief.articles() if not setup.keeps(a))
+        result = self.brief.ask(question, k, hidden=hidden)
         answer_id = new_answer_id()
         payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id, read_as=read_as)
-        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload, user, channel)
-        return payload
+        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload, user, channel, setup.shown)
+        return kit.limited(payload, setup.shown, answer_id)
 
     # --- /brief ---------------------------------------------------------------------------------
     def on_command(self, ack: Any, command: dict[str, Any]) -> None:
@@ -275,8 +302,12 @@ class Listeners:
             ack(**self._stats())
         elif word == "reindex" and text.lower() == "reindex":
             self._reindex(ack, command)
+        elif word == "config":
+            ack(**self._config(command, text[len(word) :]))
         elif not self._allowed(command.get("channel_id", ""), None) and not _is_dm(command):
             ack(**kit.message(self._where()))
+        elif not _is_dm(command) and not self.channels.get(command.get("channel_id")).enabled:
+            ack(**kit.message(SWITCHED_OFF))
         elif word == "timeline":
             topic = question_from_slack(text[len(word) :])
             if not topic:
@@ -289,10 +320,30 @@ class Listeners:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
             user, channel = command.get("user_id"), command.get("channel_id")
+            setup = self.channels.base if _is_dm(command) else self.channels.get(channel)
             payload, _ = self._safely(
-                lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel), "/brief"
+                lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel, setup=setup),
+                "/brief",
             )
             self._respond(url, payload)
+
+    def _config(self, command: dict[str, Any], words: str) -> dict[str, Any]:
+        """`/brief config [change]`: show (anyone) or change (admins) this channel's settings."""
+        channel, user = str(command.get("channel_id") or ""), str(command.get("user_id") or "")
+        if _is_dm(command) or not channel:
+            return kit.message("Run `/brief config` in the channel you want to set up (direct messages use the defaults).")
+        current = self.channels.get(channel)
+        if not words.strip():
+            return kit.message(f"*Brief in <#{kit.escape(channel)}>:*\n{kit.escape(current.describe())}\n\n{CONFIG_HELP}")
+        if user not in self.settings.admin_users:
+            return kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can change a channel's settings.")
+        try:
+            changed = parse_change(current, self.channels.base, words)
+        except BriefError as exc:
+            return kit.message(f"Sorry: {kit.escape(str(exc))}")
+        self.channels.set(channel, changed, user)
+        self.told_off = Seen()  # a channel switched off again is told so again
+        return kit.message(f"*Brief in <#{kit.escape(channel)}> now:*\n{kit.escape(changed.describe())}")
 
     def _stats(self) -> dict[str, Any]:
         try:
@@ -373,7 +424,7 @@ class Listeners:
             return
         channel = (body.get("channel") or {}).get("id")
         user = kit.escape(str((body.get("user") or {}).get("id", "")))
-        payload = kit.without_share(stored.reply)
+        payload = kit.without_share(kit.limited(stored.reply, stored.shown, stored.id))
         shared_by = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
         payload["blocks"] = [shared_by, *payload["blocks"]]
         error = self._post(client, channel, None, payload)
@@ -382,6 +433,29 @@ class Listeners:
             self._respond(url, kit.message(f"I can't post here: {kit.escape(hint)}."))
             return
         self._respond(url, kit.message("Shared in the channel."), replace_original=True)
+
+    def on_more(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        """ "More sources": the same reply with the next sources, in place of the one clicked."""
+        ack()
+        url = body.get("response_url")
+        answer_id, _, rest = (_button_value(body) or "").partition(":")
+        shown, _, step = rest.partition(":")
+        stored = self.feedback.answer(answer_id)
+        if stored is None or not shown.isdigit() or not step.isdigit():
+            self._respond(url, kit.message(GONE))
+            return
+        payload = kit.limited(stored.reply, int(shown) + max(1, int(step)), stored.id, int(step))
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        if channel and ts and not container.get("is_ephemeral"):
+            try:  # a visible message: edited where it is
+                client.chat_update(channel=channel, ts=ts, **payload)
+                return
+            except SlackApiError as exc:
+                log.warning("chat.update failed: %s; replacing through the response_url", exc.response.get("error"))
+            except OSError as exc:
+                log.warning("chat.update failed: %s", type(exc).__name__)
+        self._respond(url, payload, replace_original=True)
 
     def on_feedback(self, ack: Any, body: dict[str, Any]) -> None:
         """👍 / 👎: store the vote with the reply it is about, thank the clicker."""
@@ -430,6 +504,21 @@ class Listeners:
         except OSError as exc:  # the connection failed on every retry
             error = f"Slack unreachable: {type(exc).__name__}"
         log.warning("chat.postMessage to %s failed: %s", channel, error)
+        return error
+
+    @staticmethod
+    def _post_ephemeral(
+        client: WebClient, channel: str, user: str, thread: str | None, payload: dict[str, Any]
+    ) -> str | None:
+        """Post a message only `user` sees (in `thread`); None once posted, else Slack's error, logged."""
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, **payload)
+            return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        except OSError as exc:
+            error = f"Slack unreachable: {type(exc).__name__}"
+        log.warning("chat.postEphemeral to %s failed: %s", channel, error)
         return error
 
     @staticmethod
@@ -523,6 +612,7 @@ def create_app(
     app.event("app_home_opened")(listeners.on_home_opened)
     app.shortcut(ASK_SHORTCUT)(listeners.on_message_shortcut)
     app.action(kit.SHARE_ACTION)(listeners.on_share)
+    app.action(kit.MORE_ACTION)(listeners.on_more)
     app.action(re.compile(f"^({kit.FEEDBACK_UP}|{kit.FEEDBACK_DOWN})$"))(listeners.on_feedback)
     return app
 

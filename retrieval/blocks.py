@@ -27,6 +27,8 @@ URL_OK = re.compile(f"^https?://[^\\s<>|{BIDI}]+$")
 SHARE_ACTION = "brief_share"
 FEEDBACK_UP = "brief_feedback_up"
 FEEDBACK_DOWN = "brief_feedback_down"
+MORE_ACTION = "brief_more_sources"
+SOURCE_BLOCK = "brief_source_"  # + the source's number: its section (and its rating buttons)
 NO_ANSWER = "The corpus holds no answer to this question."
 
 
@@ -128,7 +130,7 @@ def reply(
         fallback = NO_ANSWER
     for i, group in enumerate(chosen, start=1):
         quotes = "\n".join(quote(c) for c in group)
-        blocks.append(_section(f"{source_line(i, group[0])}\n{quotes}"))
+        blocks.append({**_section(f"{source_line(i, group[0])}\n{quotes}"), "block_id": f"{SOURCE_BLOCK}{i}"})
     version = f" · index {result.version}" if result.version else ""
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched {result.searched:,} passages{version}"}]}
@@ -139,6 +141,34 @@ def reply(
         buttons.append(_button("👎 Not helpful", FEEDBACK_DOWN, answer_id))
         blocks.append({"type": "actions", "block_id": "brief_actions", "elements": buttons})
     return {"text": cut(fallback, MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
+
+
+def limited(payload: dict[str, Any], shown: int, answer_id: str | None, step: int = 0) -> dict[str, Any]:
+    """A reply showing its first `shown` sources (0: all); when more are held back, a "More sources"
+    button (value `answer_id:shown:step`) shows the next `step` (default `shown`) in place."""
+    numbers = [_source_number(b) for b in payload["blocks"]]
+    total = max((n for n in numbers if n is not None), default=0)
+    if not shown or shown >= total:
+        return {**payload, "blocks": [_without_more(b) for b in payload["blocks"]]}
+    blocks = [_without_more(b) for b, n in zip(payload["blocks"], numbers, strict=True) if n is None or n <= shown]
+    if answer_id:
+        more = _button(f"More sources ({total - shown} more)", MORE_ACTION, f"{answer_id}:{shown}:{step or shown}")
+        for i, block in enumerate(blocks):
+            if block.get("block_id") == "brief_actions":
+                blocks[i] = {**block, "elements": [*block["elements"], more]}
+    return {**payload, "blocks": blocks}
+
+
+def _source_number(block: dict[str, Any]) -> int | None:
+    block_id = str(block.get("block_id") or "")
+    tail = block_id[len(SOURCE_BLOCK) :].split("_")[0] if block_id.startswith(SOURCE_BLOCK) else ""
+    return int(tail) if tail.isdigit() else None
+
+
+def _without_more(block: dict[str, Any]) -> dict[str, Any]:
+    if block.get("type") != "actions":
+        return block
+    return {**block, "elements": [e for e in block["elements"] if e.get("action_id") != MORE_ACTION]}
 
 
 def timeline(tl: Timeline) -> dict[str, Any]:

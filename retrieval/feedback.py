@@ -43,7 +43,8 @@ class StoredAnswer:
     id: str
     question: str
     passages: list[str]
-    reply: dict[str, Any]
+    reply: dict[str, Any]  # every cited source; `shown` of them are shown at first (0: all)
+    shown: int = 0
 
 
 def new_answer_id() -> str:
@@ -65,24 +66,24 @@ class FeedbackStore:
             if "answer_id" not in columns:  # a feedback.sqlite from before replies were stored
                 self._conn.execute("ALTER TABLE feedback ADD COLUMN answer_id TEXT")
             stored = {row[1] for row in self._conn.execute("PRAGMA table_info(answers)")}
-            for column in ("user", "channel"):  # a feedback.sqlite from before questions were per user
-                if column not in stored:
-                    self._conn.execute(f"ALTER TABLE answers ADD COLUMN {column} TEXT")
+            for column, kind in (("user", "TEXT"), ("channel", "TEXT"), ("shown", "INTEGER DEFAULT 0")):
+                if column not in stored:  # a feedback.sqlite from before these were kept
+                    self._conn.execute(f"ALTER TABLE answers ADD COLUMN {column} {kind}")
             cutoff = (datetime.now(UTC) - timedelta(days=KEEP_ANSWERS_DAYS)).replace(microsecond=0).isoformat()
             self._conn.execute("DELETE FROM answers WHERE at < ?", (cutoff,))
             self._conn.execute("DELETE FROM threads WHERE at < ?", (cutoff,))
 
     def save_answer(
         self, answer_id: str, question: str, passages: list[str], reply: dict[str, Any],
-        user: str | None = None, channel: str | None = None,
+        user: str | None = None, channel: str | None = None, shown: int = 0,
     ) -> None:  # fmt: skip
         """Keep a reply as it is about to be shown, under `answer_id` (see new_answer_id)."""
         with self._lock, self._conn:
             self._conn.execute(
-                "INSERT OR REPLACE INTO answers(id, at, question, passages, reply, user, channel)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO answers(id, at, question, passages, reply, user, channel, shown)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (answer_id, now_iso(), question, json.dumps(passages), json.dumps(reply, ensure_ascii=False), user,
-                 channel),
+                 channel, shown),
             )  # fmt: skip
 
     def recent_questions(self, user: str, limit: int = 5) -> list[str]:
@@ -119,11 +120,11 @@ class FeedbackStore:
             return None
         with self._lock:
             row = self._conn.execute(
-                "SELECT question, passages, reply FROM answers WHERE id = ?", (answer_id,)
+                "SELECT question, passages, reply, shown FROM answers WHERE id = ?", (answer_id,)
             ).fetchone()
         if row is None:
             return None
-        return StoredAnswer(answer_id, row[0], json.loads(row[1]), json.loads(row[2]))
+        return StoredAnswer(answer_id, row[0], json.loads(row[1]), json.loads(row[2]), row[3] or 0)
 
     def record(
         self, user: str, vote: int, question: str, passages: list[str], channel: str | None,

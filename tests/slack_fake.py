@@ -184,12 +184,17 @@ class SlackSender:
         return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))
 
     def click(
-        self, action_id: str, value: str, user: str = "U0USER", channel: str = "C0GENERAL"
-    ) -> tuple[int, str, float]:
+        self, action_id: str, value: str, user: str = "U0USER", channel: str = "C0GENERAL",
+        message_ts: str | None = None,
+    ) -> tuple[int, str, float]:  # fmt: skip
+        """A button click; with `message_ts`, on that visible message (else on an ephemeral one)."""
         self._n += 1
+        container = {"type": "message", "channel_id": channel, "is_ephemeral": message_ts is None}
+        if message_ts:
+            container["message_ts"] = message_ts
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user}, "api_app_id": "A0001",
-            "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
+            "channel": {"id": channel}, "container": container,
             "trigger_id": f"trig{self._n}", "response_url": f"{self.fake.url}/actions/{self._n}",
             "actions": [{"type": "button", "action_id": action_id, "block_id": "brief_actions", "value": value,
                          "action_ts": f"{time.time():.6f}"}],

@@ -219,3 +219,94 @@ def test_home_tab_and_shortcut_notify_nobody(hostile: Harness) -> None:
         for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>", "https://x.example/dam|"):
             assert raw not in text, raw
     assert "&lt;!channel&gt;" in all_text(published["view"])  # the title is shown, defused
+
+
+# --- per-channel settings ----------------------------------------------------------------------------
+def source_sections(post: dict) -> list[str]:
+    return [b["text"]["text"] for b in post["blocks"] if str(b.get("block_id", "")).startswith("brief_source_")
+            and b["type"] == "section"]  # fmt: skip
+
+
+def buttons_of(post: dict) -> dict[str, dict]:
+    return {e["action_id"]: e for b in post["blocks"] if b["type"] == "actions" for e in b["elements"]}
+
+
+def test_channel_settings_change_where_and_how_answers_come(slack: Harness) -> None:
+    channel = "C0DESKA"
+    _, body, _ = slack.send.command("config answers private", user="U0SOMEONE", channel=channel)
+    assert "only Brief's admins" in json.loads(body)["text"]
+    _, body, _ = slack.send.command("config", user="U0SOMEONE", channel=channel)
+    assert "answers: on; visibly in the thread" in json.loads(body)["text"]
+    _, body, _ = slack.send.command("config answers private", user="U0ADMIN", channel=channel)
+    assert "privately (only the asker sees them)" in json.loads(body)["text"]
+    # Private: only the asker sees the answer, in the thread, with a Share button.
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000500.000100", channel=channel))
+    (private,) = slack.fake.wait_for("chat.postEphemeral")
+    assert (private["channel"], private["user"], private["thread_ts"]) == (channel, "U0USER", "1800000500.000100")
+    assert "26 February 2021" in private["text"] and kit.SHARE_ACTION in buttons_of(private)
+    assert not slack.fake.of("chat.postMessage")
+    # Searching one outlet: every source is from it.
+    _, body, _ = slack.send.command("config search Middle East Eye", user="U0ADMIN", channel=channel)
+    assert "searches: Middle East Eye" in json.loads(body)["text"]
+    slack.send.command("when did the US strike Iran-backed groups?", channel=channel)
+    (answer,) = slack.fake.wait_for("response_url")
+    assert source_sections(answer) and all(s.startswith("*[") and " Middle East Eye · " in s
+                                           for s in source_sections(answer))  # fmt: skip
+    assert "2 February 2024" in answer["text"]
+    # Off: said once to a mention, and to /brief; on again: answered.
+    slack.send.command("config off", user="U0ADMIN", channel=channel)
+    for ts in ("1800000501.000100", "1800000502.000100"):
+        slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts=ts, channel=channel))
+    assert slack.listeners.wait_handled(3, timeout=60)
+    (notice,) = slack.fake.of("chat.postMessage")
+    assert notice["text"].startswith("Brief is switched off in this channel")
+    _, body, _ = slack.send.command(FIRST, channel=channel)
+    assert json.loads(body)["text"].startswith("Brief is switched off")
+    _, body, _ = slack.send.command("config reset", user="U0ADMIN", channel=channel)
+    assert "answers: on; visibly in the thread" in json.loads(body)["text"]
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000503.000100", channel=channel))
+    assert "26 February 2021" in slack.fake.wait_for("chat.postMessage", 2)[1]["text"]
+
+
+def test_bad_config_says_how_and_notifies_nobody(slack: Harness) -> None:
+    _, body, _ = slack.send.command("config shown 99", user="U0ADMIN", channel="C0DESKB")
+    text = json.loads(body)["text"]
+    assert "I can't read `config shown 99`" in text and "`/brief config shown N`" in text
+    _, body, _ = slack.send.command("config search <!channel>, <@U0123> folder/", user="U0ADMIN", channel="C0DESKB")
+    reply = json.loads(body)
+    assert "<!channel>" not in all_text(reply) and "<@U0123>" not in all_text(reply)
+    assert "&lt;!channel&gt;" in reply["text"]
+    assert_within_limits(reply)
+
+
+def test_more_sources_shows_the_next_in_place(slack: Harness) -> None:
+    channel = "C0DESKC"
+    slack.send.command("config shown 1", user="U0ADMIN", channel=channel)
+    slack.send.event(mention(f"<@{BOT_USER}> {FIRST}", ts="1800000600.000100", channel=channel))
+    (post,) = slack.fake.wait_for("chat.postMessage")
+    assert len(source_sections(post)) == 1
+    more = buttons_of(post)[kit.MORE_ACTION]
+    assert more["text"]["text"].startswith("More sources (") and len(more["text"]["text"]) <= 75
+    slack.send.click(kit.MORE_ACTION, more["value"], channel=channel, message_ts="1800000600.500000")
+    (updated,) = slack.fake.wait_for("chat.update")
+    assert updated["channel"] == channel and updated["ts"] == "1800000600.500000"
+    assert source_sections(updated)[0] == source_sections(post)[0] and len(source_sections(updated)) == 2
+    assert_within_limits(updated)
+    # Clicked on a private reply: replaced through its response_url.
+    slack.send.command(FIRST, channel=channel)
+    (private,) = slack.fake.wait_for("response_url")
+    slack.send.click(kit.MORE_ACTION, buttons_of(private)[kit.MORE_ACTION]["value"], channel=channel)
+    replaced = slack.fake.wait_for("response_url", 2)[1]
+    assert replaced["replace_original"] is True and len(source_sections(replaced)) == 2
+    assert kit.SHARE_ACTION in buttons_of(replaced)
+
+
+def test_channel_defaults_come_from_the_environment() -> None:
+    from retrieval import Settings
+    from retrieval.channels import defaults
+    from retrieval.errors import ConfigError
+
+    s = Settings.from_env(env={"BRIEF_ANSWER_PRIVATELY": "1", "BRIEF_SOURCES_SHOWN": "2"}, dotenv_path=None)
+    assert (defaults(s).private, defaults(s).shown, defaults(s).enabled, defaults(s).search) == (True, 2, True, ())
+    with pytest.raises(ConfigError, match="BRIEF_SOURCES_SHOWN must be at most 10"):
+        Settings.from_env(env={"BRIEF_SOURCES_SHOWN": "11"}, dotenv_path=None)
