@@ -32,12 +32,12 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from retrieval import Brief, BriefError, Result, Settings, followup
+from retrieval import Brief, BriefError, Result, Settings, feedback_report, followup
 from retrieval import blocks as kit
 from retrieval.brief import Stats
 from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
 from retrieval.channels import defaults as channel_defaults
-from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
+from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
 from retrieval.render import render_text
 from retrieval.timeline import build_timeline, render_timeline
 from retrieval.updates import Update, Updater
@@ -66,6 +66,7 @@ USAGE = (
     "• `/brief stats`: corpus size and last update\n"
     "• `/brief config`: this channel's settings (changed by admins: on/off, visible or private answers, "
     "outlets or folders searched, sources shown)\n"
+    "• `/brief feedback`: 👍/👎 counts and the worst-rated questions (admins only)\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
 )
 MENTION = re.compile(r"<[@!#][^>]*>")
@@ -287,7 +288,9 @@ class Listeners:
         result = self.brief.ask(question, k, hidden=hidden)
         answer_id = new_answer_id()
         payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id, read_as=read_as)
-        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload, user, channel, setup.shown)
+        self.feedback.save_answer(
+            answer_id, result.question, kit.cited(result), payload, user, channel, setup.shown, kit.source_list(result)
+        )
         return kit.limited(payload, setup.shown, answer_id)
 
     # --- /brief ---------------------------------------------------------------------------------
@@ -304,6 +307,11 @@ class Listeners:
             self._reindex(ack, command)
         elif word == "config":
             ack(**self._config(command, text[len(word) :]))
+        elif word == "feedback" and text.lower() == "feedback":
+            if command.get("user_id") not in self.settings.admin_users:
+                ack(**kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can read the feedback."))
+            else:
+                ack(**kit.feedback_view(feedback_report.report(self.feedback)))
         elif not self._allowed(command.get("channel_id", ""), None) and not _is_dm(command):
             ack(**kit.message(self._where()))
         elif not _is_dm(command) and not self.channels.get(command.get("channel_id")).enabled:
@@ -456,6 +464,23 @@ class Listeners:
             except OSError as exc:
                 log.warning("chat.update failed: %s", type(exc).__name__)
         self._respond(url, payload, replace_original=True)
+
+    def on_source_mark(self, ack: Any, body: dict[str, Any]) -> None:
+        """Useful / wrong / outdated on one source: stored with the reply and the source's passages."""
+        ack()
+        url = body.get("response_url")
+        answer_id, _, number = (_button_value(body) or "").partition(":")
+        stored = self.feedback.answer(answer_id)
+        if stored is None or not number.isdigit() or not any(s.get("n") == int(number) for s in stored.sources):
+            self._respond(url, kit.message(GONE))
+            return
+        verdict = str(body["actions"][0].get("action_id", ""))[len(kit.RATE_ACTION) :]
+        if verdict not in VERDICTS:
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = (body.get("channel") or {}).get("id")
+        self.feedback.record_source(user, stored, int(number), verdict, channel)
+        self._respond(url, kit.message(f"Thanks, source [{int(number)}] noted as {verdict}."))
 
     def on_feedback(self, ack: Any, body: dict[str, Any]) -> None:
         """👍 / 👎: store the vote with the reply it is about, thank the clicker."""
@@ -613,6 +638,7 @@ def create_app(
     app.shortcut(ASK_SHORTCUT)(listeners.on_message_shortcut)
     app.action(kit.SHARE_ACTION)(listeners.on_share)
     app.action(kit.MORE_ACTION)(listeners.on_more)
+    app.action(re.compile(f"^{kit.RATE_ACTION}({'|'.join(VERDICTS)})$"))(listeners.on_source_mark)
     app.action(re.compile(f"^({kit.FEEDBACK_UP}|{kit.FEEDBACK_DOWN})$"))(listeners.on_feedback)
     return app
 

@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from retrieval.brief import Citation, Result, Stats
+from retrieval.feedback_report import FeedbackReport
 from retrieval.store import StoredArticle
 from retrieval.timeline import Timeline
 
@@ -28,6 +29,8 @@ SHARE_ACTION = "brief_share"
 FEEDBACK_UP = "brief_feedback_up"
 FEEDBACK_DOWN = "brief_feedback_down"
 MORE_ACTION = "brief_more_sources"
+RATE_ACTION = "brief_source_"  # + useful / wrong / outdated: a mark on one source
+RATINGS = (("useful", "✓ Useful"), ("wrong", "✗ Wrong"), ("outdated", "⌛ Outdated"))
 SOURCE_BLOCK = "brief_source_"  # + the source's number: its section (and its rating buttons)
 NO_ANSWER = "The corpus holds no answer to this question."
 
@@ -131,6 +134,9 @@ def reply(
     for i, group in enumerate(chosen, start=1):
         quotes = "\n".join(quote(c) for c in group)
         blocks.append({**_section(f"{source_line(i, group[0])}\n{quotes}"), "block_id": f"{SOURCE_BLOCK}{i}"})
+        if answer_id:
+            marks = [_button(label, RATE_ACTION + verdict, f"{answer_id}:{i}") for verdict, label in RATINGS]
+            blocks.append({"type": "actions", "block_id": f"{SOURCE_BLOCK}{i}_rate", "elements": marks})
     version = f" · index {result.version}" if result.version else ""
     blocks.append(
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Searched {result.searched:,} passages{version}"}]}
@@ -236,6 +242,27 @@ def _article_line(a: StoredArticle | dict[str, str | None]) -> str:
     return " · ".join(p for p in parts if p)
 
 
+def feedback_view(report: FeedbackReport) -> dict[str, Any]:
+    """`/brief feedback`: the counts, then one section per worst-rated question (answer and sources)."""
+    marks = ", ".join(f"{v} {report.marks.get(v, 0)}" for v in report.marks)
+    head = f"*Feedback:* {report.answers:,} replies stored; 👍 {report.up}, 👎 {report.down}; sources marked: {marks}"
+    blocks = [_section(head)]
+    for q in report.worst[: MAX_BLOCKS - 2]:
+        answer = plain(cut(q.answer, 600)) if q.answer is not None else "_(no longer stored)_"
+        lines = [f"*[{q.score}] {escape(cut(q.question, 500))}* (👍 {q.up}, 👎 {q.down})", f"{answer}"]
+        for src in q.sources[:10]:
+            marked = ", ".join(f"{v} {n}" for v, n in src.marks.items() if n)
+            title = plain(cut(src.title or "(untitled)", 200))
+            if src.url and URL_OK.match(src.url):
+                title = f"<{src.url}|{title}>"
+            outlet = f"{plain(cut(src.outlet, 100))} · " if src.outlet else ""
+            lines.append(f"[{src.n}] {outlet}{title}{f' ← *{marked}*' if marked else ''}")
+        blocks.append(_section("\n".join(lines)))
+    if not report.worst:
+        blocks.append(_section("No question is rated badly."))
+    return {"text": cut(f"Feedback: 👍 {report.up}, 👎 {report.down}", MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
+
+
 def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
     """ "New in the corpus": one line per new article (outlet · title · date), at most 20."""
     lines = [f"• {_article_line(a)}" for a in articles[:20]]
@@ -247,6 +274,15 @@ def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
 def message(text: str) -> dict[str, Any]:
     """A plain one-section message (errors, help, notices); `text` must already be escaped."""
     return {"text": cut(text, MAX_FALLBACK), "blocks": [_section(text)]}
+
+
+def source_list(result: Result) -> list[dict[str, Any]]:
+    """The sources a reply shows, numbered as shown: title, outlet, date, URL and quoted passages."""
+    return [
+        {"n": i, "title": g[0].title, "outlet": g[0].outlet, "published": g[0].published, "url": g[0].url,
+         "passages": [f"{c.doc_id}:{c.paragraph}" for c in g]}
+        for i, g in enumerate(sources(result)[0], start=1)
+    ]  # fmt: skip
 
 
 def cited(result: Result) -> list[str]:

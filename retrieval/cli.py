@@ -1,4 +1,4 @@
-"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, list, show, rm, export, health.
+"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, list, show, rm, export, feedback, health.
 
 A thin shell over the library."""
 
@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from retrieval import followup
+from retrieval import feedback_report, followup
 from retrieval.brief import Brief
 from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
+from retrieval.feedback import FeedbackStore
 from retrieval.ingest import display_path
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
@@ -105,6 +106,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", "every indexed article as JSON lines on stdout")
     p.add_argument("--no-text", dest="text", action="store_false", help="metadata only, without the article text")
 
+    p = add("feedback", "what people said about the answers: counts, the worst-rated questions, exports")
+    p.add_argument("--limit", type=_positive, default=10, metavar="N", help="worst-rated questions listed (default 10)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the report as one JSON object")
+    form.add_argument("--csv", action="store_true", help="every vote and source mark as CSV rows")
+    form.add_argument("--rows", action="store_true", help="every vote and source mark as JSON lines")
+    p.add_argument("--qa", type=Path, metavar="FILE",
+                   help="also write the questions marked wrong as a QA JSONL file for `brief eval FILE`")  # fmt: skip
+
     add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
 
@@ -151,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(settings, args)
         if args.command == "health":
             return _health(settings)
+        if args.command == "feedback":
+            return _feedback(settings, args)
         if args.command in CORPUS_COMMANDS:
             return CORPUS_COMMANDS[args.command](Brief(settings), args)
         brief = Brief(settings)  # loads nothing: the model on first question, the index on first use
@@ -174,6 +186,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `brief export | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _feedback(settings: Settings, args: argparse.Namespace) -> int:
+    if not feedback_report.has_feedback(settings.index_dir):
+        raise UsageError(f"no feedback in {settings.index_dir} yet: the bot records it when people click "
+                         "👍/👎 or mark a source (or pass --index where the bot's index is)")  # fmt: skip
+    store = FeedbackStore(settings.index_dir)
+    if args.csv:
+        sys.stdout.write(feedback_report.to_csv(feedback_report.rows(store)))
+    elif args.rows:
+        for row in feedback_report.rows(store):
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        report = feedback_report.report(store, args.limit)
+        print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.text())
+    if args.qa:
+        if not feedback_report.qa_rows(store):
+            print("no question is marked wrong yet; no QA file written", file=sys.stderr)
+            return 0
+        written = feedback_report.write_qa(store, args.qa)
+        print(f"wrote {written} question(s) marked wrong to {args.qa}; run: brief eval {args.qa}", file=sys.stderr)
+    return 0
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:

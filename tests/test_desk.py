@@ -182,7 +182,7 @@ def test_message_shortcut_answers_privately_with_share(slack: Harness) -> None:
     (answer,) = slack.fake.wait_for("response_url")
     assert answer["response_type"] == "ephemeral" and "three" in answer["text"].lower()
     assert sections(answer)[0] == "*Question:* how many US soldiers were killed in Jordan?"
-    buttons = [e for b in answer["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = [e for b in answer["blocks"] if b.get("block_id") == "brief_actions" for e in b["elements"]]
     assert buttons[0]["action_id"] == kit.SHARE_ACTION
     assert not slack.fake.of("chat.postMessage")
     assert_within_limits(answer)
@@ -310,3 +310,86 @@ def test_channel_defaults_come_from_the_environment() -> None:
     assert (defaults(s).private, defaults(s).shown, defaults(s).enabled, defaults(s).search) == (True, 2, True, ())
     with pytest.raises(ConfigError, match="BRIEF_SOURCES_SHOWN must be at most 10"):
         Settings.from_env(env={"BRIEF_SOURCES_SHOWN": "11"}, dotenv_path=None)
+
+
+# --- per-source feedback and the feedback report ------------------------------------------------------
+def test_source_marks_are_stored_and_reported(slack: Harness, seed_brief: Brief, tmp_path, capsys) -> None:
+    from retrieval import feedback_report
+    from retrieval.cli import main
+    from retrieval.evaluation import evaluate, load_qa
+    from retrieval.feedback import FeedbackStore
+
+    question = "which aircraft hit the weapons stores near Abu Kamal?"
+    slack.send.event(mention(f"<@{BOT_USER}> {question}", ts="1800000700.000100", channel="C0DESKD"))
+    (post,) = slack.fake.wait_for("chat.postMessage")
+    rate_blocks = [b for b in post["blocks"] if str(b.get("block_id", "")).endswith("_rate")]
+    assert len(rate_blocks) == len(source_sections(post)) >= 2
+    assert [e["text"]["text"] for e in rate_blocks[0]["elements"]] == ["✓ Useful", "✗ Wrong", "⌛ Outdated"]
+    assert_within_limits(post)
+    wrong, useful = rate_blocks[1]["elements"][1], rate_blocks[0]["elements"][0]
+    slack.send.click(wrong["action_id"], wrong["value"], channel="C0DESKD")
+    slack.send.click(wrong["action_id"], wrong["value"], user="U0OTHER", channel="C0DESKD")
+    slack.send.click(useful["action_id"], useful["value"], channel="C0DESKD")
+    down = buttons_of(post)[kit.FEEDBACK_DOWN]
+    slack.send.click(kit.FEEDBACK_DOWN, down["value"], channel="C0DESKD")
+    thanks = slack.fake.wait_for("response_url", 4)
+    assert sum("source [2] noted as wrong" in t["text"] for t in thanks) == 2
+    store = FeedbackStore(seed_brief.settings.index_dir)
+    marks = [m for m in store.source_votes() if m["question"] == question]
+    assert sorted((m["source"], m["verdict"], m["user"]) for m in marks) == [
+        (1, "useful", "U0USER"), (2, "wrong", "U0OTHER"), (2, "wrong", "U0USER")]  # clicks are handled concurrently
+    assert marks[0]["passages"] and all(":" in p for p in marks[0]["passages"])  # type: ignore[union-attr]
+
+    # The report names the question, its answer and the source marked wrong.
+    report = feedback_report.report(store)
+    worst = next(q for q in report.worst if q.question == question)
+    assert (worst.up, worst.down, worst.marks, worst.score) == (0, 1, {"wrong": 2, "useful": 1}, -2)
+    assert worst.answer is not None and worst.answer.startswith("Answer:")
+    assert worst.sources[1].marks == {"wrong": 2} and worst.sources[0].marks == {"useful": 1}
+    # The CLI: text, CSV, JSON and a QA file that brief eval reads.
+    index = str(seed_brief.settings.index_dir)
+    assert main(["feedback", "--index", index]) == 0
+    text = capsys.readouterr().out
+    assert f"[-2] {question}" in text and "← wrong 2" in text
+    assert main(["feedback", "--csv", "--index", index]) == 0
+    csv_rows = capsys.readouterr().out.splitlines()
+    assert csv_rows[0] == "at,kind,mark,question,answer_id,source,user,channel,passages"
+    assert sum(f",source,wrong,{question}," in r for r in csv_rows) == 2
+    assert main(["feedback", "--json", "--index", index]) == 0
+    assert any(q["question"] == question and q["score"] == -2 for q in json.loads(capsys.readouterr().out)["worst"])
+    qa = tmp_path / "marked_wrong.jsonl"
+    assert main(["feedback", "--qa", str(qa), "--index", index]) == 0
+    assert "run: brief eval" in capsys.readouterr().err
+    items = load_qa(qa)
+    mine = [i for i in items if i.question == question]
+    assert len(mine) == 1 and mine[0].kind == "feedback" and mine[0].answer is None
+    evaluated = evaluate(seed_brief, mine, progress=False)
+    assert evaluated.failures and evaluated.failures[0].question == question
+
+    # /brief feedback: admins only, mention-safe, within limits.
+    _, body, _ = slack.send.command("feedback", user="U0SOMEONE")
+    assert "only Brief's admins" in json.loads(body)["text"]
+    _, body, _ = slack.send.command("feedback", user="U0ADMIN")
+    view = json.loads(body)
+    assert any(question in b["text"]["text"] and "wrong 2" in b["text"]["text"] for b in view["blocks"])
+    assert_within_limits(view)
+
+
+def test_feedback_cli_without_feedback_says_why(tmp_path, capsys) -> None:
+    from retrieval.cli import main
+
+    assert main(["feedback", "--index", str(tmp_path / "nowhere")]) == 2
+    assert "no feedback in" in capsys.readouterr().err
+
+
+def test_feedback_view_notifies_nobody() -> None:
+    from retrieval.feedback_report import FeedbackReport, RatedQuestion, RatedSource
+
+    src = RatedSource(1, "<!channel> " + "t" * 500, "<@U0123>", None, "https://x.example/a|<!here>", {"wrong": 1})
+    bad = RatedQuestion("<!everyone> " + "q" * 4000, "<@U0123> " + "a" * 4000, "abcdefghijkl", 0, 3, {"wrong": 1},
+                        [src] * 12, "2026-01-01T00:00:00+00:00")  # fmt: skip
+    view = kit.feedback_view(FeedbackReport(1, 0, 3, {"useful": 0, "wrong": 1, "outdated": 0}, [bad] * 60))
+    text = all_text(view)
+    for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>"):
+        assert raw not in text
+    assert_within_limits(view)
