@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -38,8 +38,9 @@ from retrieval.brief import Stats
 from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
 from retrieval.channels import defaults as channel_defaults
 from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
+from retrieval.picture import draw_timeline
 from retrieval.render import render_text
-from retrieval.timeline import build_timeline, render_timeline
+from retrieval.timeline import Timeline, build_timeline, render_timeline
 from retrieval.updates import Update, Updater
 from retrieval.watch import interrupt_on_sigterm
 
@@ -242,9 +243,17 @@ class Listeners:
         previous = self.feedback.thread_question(channel, thread)
         private_to = str(event.get("user")) if setup.private and not direct else None
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
+        picture: Timeline | None = None
         if previous is not None and followup.is_timeline(question):
             topic = followup.timeline_topic(previous)
-            payload, ok = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "a thread timeline")
+            try:
+                picture = build_timeline(self.brief, topic)
+                payload, ok = kit.timeline(picture), True
+            except BriefError as exc:
+                payload, ok = kit.message(f"Sorry: {kit.escape(str(exc))}"), False
+            except Exception:
+                log.exception("a thread timeline failed")
+                payload, ok = kit.message(SORRY), False
             asked = previous  # the thread keeps its question: "and the last time?" still reads against it
         else:
             asked = followup.resolve(previous, question) if previous is not None else question
@@ -266,6 +275,8 @@ class Listeners:
             error = self._post(client, channel, thread, payload, posted)
         if ok and posted:
             self.feedback.remember_thread(channel, posted[0], asked)
+        if picture is not None and picture.events and private_to is None and not error:
+            self._upload_timeline(client, channel, thread or event["ts"], picture)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
             self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
         self._react(client, "reactions_remove", channel, event["ts"], THINKING)
@@ -294,7 +305,7 @@ class Listeners:
         return kit.limited(payload, setup.shown, answer_id)
 
     # --- /brief ---------------------------------------------------------------------------------
-    def on_command(self, ack: Any, command: dict[str, Any]) -> None:
+    def on_command(self, ack: Any, command: dict[str, Any], client: WebClient) -> None:
         """`/brief <question>`, `/brief help`, `/brief stats`, `/brief timeline <topic>`, `/brief reindex`."""
         text = " ".join((command.get("text") or "").split())
         word = text.split(" ", 1)[0].lower()
@@ -322,8 +333,9 @@ class Listeners:
                 ack(**kit.message("Which topic? e.g. `/brief timeline US strikes in Syria`"))
                 return
             ack(**kit.message(f"Building a timeline of: {kit.escape(kit.cut(topic, 500))}"))
-            payload, _ = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "/brief timeline")
-            self._respond(url, payload)
+            channel = str(command.get("channel_id") or "")
+            private = not _is_dm(command) and self.channels.get(channel).private
+            self._timeline_command(client, url, topic, None if private else channel)
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
@@ -334,6 +346,53 @@ class Listeners:
                 "/brief",
             )
             self._respond(url, payload)
+
+    def _timeline_command(self, client: WebClient, url: str | None, topic: str, channel: str | None) -> None:
+        """`/brief timeline`: the picture uploaded where it was asked (with the text timeline as its
+        comment); privately, as text only, in a channel whose answers are private or when the upload fails."""
+        try:
+            tl = build_timeline(self.brief, topic)
+        except BriefError as exc:
+            self._respond(url, kit.message(f"Sorry: {kit.escape(str(exc))}"))
+            return
+        except Exception:
+            log.exception("/brief timeline failed")
+            self._respond(url, kit.message(SORRY))
+            return
+        if not tl.events:
+            self._respond(url, kit.timeline(tl))
+            return
+        error = "answers in this channel are private" if channel is None else None
+        error = error or self._upload_timeline(client, str(channel), None, tl)
+        if error:
+            payload = kit.timeline(tl)
+            notice = kit.message(f"No picture ({kit.escape(error)}); here is the text timeline.")
+            self._respond(url, {**payload, "blocks": [*notice["blocks"], *payload["blocks"]][: kit.MAX_BLOCKS]})
+        else:
+            self._respond(url, kit.message(f"Posted the timeline of {kit.escape(kit.cut(topic, 300))} "
+                                           f"({len(tl.events)} dated events)."))  # fmt: skip
+
+    @staticmethod
+    def _upload_timeline(client: WebClient, channel: str, thread: str | None, tl: Timeline) -> str | None:
+        """Upload the timeline's picture (files_upload_v2) with the text timeline as its comment;
+        None once uploaded, else why not."""
+        try:
+            png, count = draw_timeline(tl)
+        except BriefError as exc:
+            return str(exc)
+        try:
+            client.files_upload_v2(
+                channel=channel, thread_ts=thread, file=png, filename="timeline.png",
+                title=kit.cut(f"Timeline: {tl.topic}", 250), alt_txt=f"{count} dated events about {tl.topic}"[:1000],
+                initial_comment=kit.timeline_comment(tl),
+            )  # fmt: skip
+            return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        except (OSError, SlackRequestError) as exc:
+            error = f"upload failed: {type(exc).__name__}"
+        log.warning("timeline upload to %s failed: %s", channel, error)
+        return error
 
     def _config(self, command: dict[str, Any], words: str) -> dict[str, Any]:
         """`/brief config [change]`: show (anyone) or change (admins) this channel's settings."""

@@ -263,6 +263,15 @@ def feedback_view(report: FeedbackReport) -> dict[str, Any]:
     return {"text": cut(f"Feedback: 👍 {report.up}, 👎 {report.down}", MAX_FALLBACK), "blocks": blocks[:MAX_BLOCKS]}
 
 
+def timeline_comment(tl: Timeline) -> str:
+    """The text timeline beside its picture: one line per event (date, sentence, outlet), mrkdwn-safe."""
+    lines = [f"*Timeline:* {escape(cut(tl.topic, 300))}"]
+    for n, e in enumerate(tl.events, start=1):
+        outlet = f" ({plain(cut(e.citation.outlet, 80))})" if e.citation.outlet else ""
+        lines.append(f"{n}. *{e.label}* — {plain(cut(' '.join(e.text.split()), 200))}{outlet}")
+    return cut("\n".join(lines), MAX_SECTION)
+
+
 def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
     """ "New in the corpus": one line per new article (outlet · title · date), at most 20."""
     lines = [f"• {_article_line(a)}" for a in articles[:20]]

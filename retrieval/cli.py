@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("timeline", "dated events about a topic, oldest first")
     p.add_argument("topic", help='e.g. "US strikes in Syria"')
     p.add_argument("--json", action="store_true")
+    p.add_argument("--png", type=Path, metavar="FILE", help="also draw the dated events on a time axis into FILE (PNG)")
 
     p = add("stats", "size, model, freshness and metadata gaps of the index")
     p.add_argument("--missing", action="store_true", help="list the articles without a title or a date")
@@ -175,6 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "timeline":
             timeline = build_timeline(brief, args.topic)
             print(json.dumps(timeline_dict(timeline), ensure_ascii=False) if args.json else render_timeline(timeline))
+            if args.png:
+                from retrieval.picture import write_timeline_png  # matplotlib only when a picture is asked for
+
+                drawn = write_timeline_png(timeline, args.png)
+                print(f"drew {drawn} event(s) into {args.png}", file=sys.stderr)
             return 0
         return _stats(brief, args)
     except BriefError as exc:

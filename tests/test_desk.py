@@ -127,6 +127,9 @@ def test_timeline_in_a_thread_is_the_thread_topic(slack: Harness) -> None:
     assert texts[0] == "*Timeline:* the US strike Syria under Biden"
     assert [t.split(" — ")[0] for t in texts[1:4]] == ["*26 Feb 2021*", "*27 Jun 2021*", "*24 Mar 2023*"]
     assert_within_limits(post)
+    (picture,) = slack.fake.wait_for("files.completeUploadExternal")  # and its picture, in the thread
+    assert (picture["channel_id"], picture["thread_ts"]) == ("C0NEWS", "1800000200.000100")
+    assert png_size(slack.fake.of("upload")[0]["bytes"])[0] > 0
     # The thread still reads against its question after the timeline.
     slack.send.event(reply_in_thread("and the last time?", "1800000200.000100", ts="1800000202.000100"))
     assert "2 February 2024" in slack.fake.wait_for("chat.postMessage", 3)[2]["text"]
@@ -393,3 +396,107 @@ def test_feedback_view_notifies_nobody() -> None:
     for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>"):
         assert raw not in text
     assert_within_limits(view)
+
+
+# --- timeline pictures --------------------------------------------------------------------------------
+def png_size(data: bytes) -> tuple[int, int]:
+    """The decoded picture's size (PIL reads the whole image, so a broken PNG fails here)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_timeline_png_from_the_cli(seed_brief: Brief, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
+    from retrieval import cli
+    from retrieval.picture import draw_timeline
+    from retrieval.timeline import build_timeline
+
+    monkeypatch.setattr(cli, "Brief", lambda _settings: seed_brief)
+    target = tmp_path / "syria.png"
+    assert cli.main(["timeline", "US strikes in Syria", "--png", str(target)]) == 0
+    captured = capsys.readouterr()
+    events = build_timeline(seed_brief, "US strikes in Syria").events
+    assert len(events) == 5 and f"drew 5 event(s) into {target}" in captured.err
+    assert captured.out.startswith("Timeline: US strikes in Syria")
+    width, height = png_size(target.read_bytes())
+    assert width > 1000 and height > 600
+    _, drawn = draw_timeline(build_timeline(seed_brief, "US strikes in Syria"))
+    assert drawn == 5
+
+
+def test_a_picture_draws_article_text_literally_and_refuses_nothing_to_draw(seed_brief: Brief) -> None:
+    from dataclasses import replace
+
+    from retrieval.errors import UsageError
+    from retrieval.picture import draw_timeline
+    from retrieval.timeline import build_timeline
+
+    tl = build_timeline(seed_brief, "US strikes in Syria")
+    odd = replace(tl, events=[replace(e, text="cost $5 and $6 \x07 <!channel> " * 20) for e in tl.events[:2]])
+    data, count = draw_timeline(odd)  # "$…$" would be mathtext; drawn as plain text instead
+    assert count == 2 and png_size(data)[0] > 0
+    with pytest.raises(UsageError, match="no dated events"):
+        draw_timeline(replace(tl, events=[]))
+
+
+def test_matplotlib_is_imported_only_to_draw() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, bot, retrieval.cli, retrieval.picture; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_slash_timeline_uploads_the_picture_with_the_text_beside_it(slack: Harness) -> None:
+    status, body, _ = slack.send.command("timeline US strikes in Syria", channel="C0DESKE")
+    assert status == 200 and json.loads(body)["text"] == "Building a timeline of: US strikes in Syria"
+    (done,) = slack.fake.wait_for("files.completeUploadExternal")
+    (step1,) = slack.fake.of("files.getUploadURLExternal")
+    (upload,) = slack.fake.of("upload")
+    assert step1["filename"] == "timeline.png" and int(step1["length"]) == len(upload["bytes"])
+    assert png_size(upload["bytes"])[0] > 1000
+    assert done["channel_id"] == "C0DESKE" and json.loads(done["files"])[0]["id"] == upload["file_id"]
+    comment = done["initial_comment"]
+    assert comment.startswith("*Timeline:* US strikes in Syria")
+    assert [line.split(" — ")[0] for line in comment.splitlines()[1:]] == [
+        "1. *26 Feb 2021*", "2. *28 Jun 2021*", "3. *24 Mar 2023*", "4. *27 Oct 2023*", "5. *2 Feb 2024*"]
+    (said,) = slack.fake.wait_for("response_url")
+    assert said["text"] == "Posted the timeline of US strikes in Syria (5 dated events)."
+
+
+def test_timeline_stays_private_where_answers_are_private(slack: Harness) -> None:
+    slack.send.command("config answers private", user="U0ADMIN", channel="C0DESKF")
+    slack.send.command("timeline US strikes in Syria", channel="C0DESKF")
+    (reply,) = slack.fake.wait_for("response_url")
+    assert reply["response_type"] == "ephemeral" and not slack.fake.of("files.getUploadURLExternal")
+    assert "No picture (answers in this channel are private)" in reply["blocks"][0]["text"]["text"]
+    assert reply["blocks"][1]["text"]["text"] == "*Timeline:* US strikes in Syria"
+    assert_within_limits(reply)
+
+
+def test_a_failed_upload_falls_back_to_text(slack: Harness) -> None:
+    slack.fake.fail["files.getUploadURLExternal"] = "missing_scope"
+    slack.send.command("timeline US strikes in Syria", channel="C0DESKG")
+    (reply,) = slack.fake.wait_for("response_url")
+    assert "No picture (missing_scope)" in reply["blocks"][0]["text"]["text"]
+    assert sum(b["text"]["text"].startswith("*") for b in reply["blocks"][2:7]) == 5
+
+
+def test_timeline_comment_notifies_nobody_and_fits(seed_brief: Brief) -> None:
+    from dataclasses import replace
+
+    from retrieval.timeline import build_timeline
+
+    tl = build_timeline(seed_brief, "US strikes in Syria")
+    hostile = replace(tl, topic="<!here> " * 200,
+                      events=[replace(e, text="<!channel> <@U0123> @everyone " * 50) for e in tl.events] * 6)  # fmt: skip
+    comment = kit.timeline_comment(hostile)
+    assert len(comment) <= 3000
+    for raw in ("<!channel>", "<!here>", "<@U0123>", "@everyone"):
+        assert raw not in comment

@@ -222,9 +222,10 @@ def test_manifest_asks_only_for_scopes_the_code_uses() -> None:
     manifest = yaml.safe_load((ROOT / "slack-manifest.yml").read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     # app_mention and message.im events, chat.postMessage, /brief, reactions.add/remove; thread
-    # follow-ups: message.channels and message.groups (channels:history, groups:history)
+    # follow-ups: message.channels and message.groups (channels:history, groups:history); timeline
+    # pictures: files.getUploadURLExternal / completeUploadExternal (files:write)
     assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write",
-                      "channels:history", "groups:history"}  # fmt: skip
+                      "channels:history", "groups:history", "files:write"}  # fmt: skip
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events == {"app_mention", "message.im", "message.channels", "message.groups", "app_home_opened"}
     (shortcut,) = manifest["features"]["shortcuts"]
