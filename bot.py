@@ -494,7 +494,10 @@ class Listeners:
         payload = kit.without_share(kit.limited(stored.reply, stored.shown, stored.id))
         shared_by = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
         payload["blocks"] = [shared_by, *payload["blocks"]]
-        error = self._post(client, channel, None, payload)
+        posted: list[str] = []
+        error = self._post(client, channel, None, payload, posted)
+        if posted and channel:  # replies in the shared answer's thread are follow-ups of its question
+            self.feedback.remember_thread(channel, posted[0], stored.question)
         if error:
             hint = "invite me with `/invite @Brief`" if error in {"not_in_channel", "channel_not_found"} else error
             self._respond(url, kit.message(f"I can't post here: {kit.escape(hint)}."))

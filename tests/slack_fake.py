@@ -127,7 +127,8 @@ class FakeSlack:
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "brief"}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": data.get("channel"), "ts": f"{time.time():.6f}"}
+            data["_ts"] = f"{time.time():.6f}"  # the posted message's ts, for tests to reply to
+            return {"ok": True, "channel": data.get("channel"), "ts": data["_ts"]}
         if method == "files.getUploadURLExternal":  # step 1 of files_upload_v2: where to send the bytes
             file_id = f"F{len(self.calls):07d}"
             return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}

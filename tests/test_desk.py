@@ -500,3 +500,14 @@ def test_timeline_comment_notifies_nobody_and_fits(seed_brief: Brief) -> None:
     assert len(comment) <= 3000
     for raw in ("<!channel>", "<!here>", "<@U0123>", "@everyone"):
         assert raw not in comment
+
+
+def test_a_shared_answer_takes_follow_ups_in_its_thread(slack: Harness) -> None:
+    slack.send.command(FIRST, channel="C0DESKH")
+    (private,) = slack.fake.wait_for("response_url")
+    slack.send.click(kit.SHARE_ACTION, buttons_of(private)[kit.SHARE_ACTION]["value"], channel="C0DESKH")
+    (shared,) = slack.fake.wait_for("chat.postMessage")
+    slack.fake.wait_for("response_url", 2)  # "Shared in the channel." comes once the thread is noted
+    slack.send.event(reply_in_thread("and the last time?", shared["_ts"], ts="1800000800.000100", channel="C0DESKH"))
+    follow = slack.fake.wait_for("chat.postMessage", 2)[1]
+    assert follow["thread_ts"] == shared["_ts"] and "2 February 2024" in follow["text"]
