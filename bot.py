@@ -60,8 +60,8 @@ USAGE = (
     "• `/brief <question>`: a private answer you can share, e.g. `/brief when did Biden first strike Syria?`\n"
     "• `@Brief <question>` in a channel: the answer in the thread\n"
     "• a direct message to Brief: the answer right there\n"
-    "• a reply in the thread of one of my answers: a follow-up (\"and the last time?\", \"who claimed it?\", "
-    "\"what about 2023?\", \"timeline\")\n"
+    '• a reply in the thread of one of my answers: a follow-up ("and the last time?", "who claimed it?", '
+    '"what about 2023?", "timeline")\n'
     "• the message menu (⋯) → *Ask Brief about this message*: a private answer you can share\n"
     "• `/brief timeline <topic>`: dated events, oldest first, e.g. `/brief timeline US strikes in Syria`\n"
     "• `/brief stats`: corpus size and last update\n"
@@ -398,10 +398,14 @@ class Listeners:
         """`/brief config [change]`: show (anyone) or change (admins) this channel's settings."""
         channel, user = str(command.get("channel_id") or ""), str(command.get("user_id") or "")
         if _is_dm(command) or not channel:
-            return kit.message("Run `/brief config` in the channel you want to set up (direct messages use the defaults).")
+            return kit.message(
+                "Run `/brief config` in the channel you want to set up (direct messages use the defaults)."
+            )
         current = self.channels.get(channel)
         if not words.strip():
-            return kit.message(f"*Brief in <#{kit.escape(channel)}>:*\n{kit.escape(current.describe())}\n\n{CONFIG_HELP}")
+            return kit.message(
+                f"*Brief in <#{kit.escape(channel)}>:*\n{kit.escape(current.describe())}\n\n{CONFIG_HELP}"
+            )
         if user not in self.settings.admin_users:
             return kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can change a channel's settings.")
         try:

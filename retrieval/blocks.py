@@ -104,7 +104,11 @@ def sources(result: Result) -> tuple[list[list[Citation]], dict[int, int]]:
 
 
 def reply(
-    result: Result, *, show_question: bool = False, share: bool = False, answer_id: str | None = None,
+    result: Result,
+    *,
+    show_question: bool = False,
+    share: bool = False,
+    answer_id: str | None = None,
     read_as: str | None = None,
 ) -> dict[str, Any]:
     """`text` and `blocks` for chat.postMessage or a response_url post.

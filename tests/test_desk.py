@@ -340,7 +340,10 @@ def test_source_marks_are_stored_and_reported(slack: Harness, seed_brief: Brief,
     store = FeedbackStore(seed_brief.settings.index_dir)
     marks = [m for m in store.source_votes() if m["question"] == question]
     assert sorted((m["source"], m["verdict"], m["user"]) for m in marks) == [
-        (1, "useful", "U0USER"), (2, "wrong", "U0OTHER"), (2, "wrong", "U0USER")]  # clicks are handled concurrently
+        (1, "useful", "U0USER"),
+        (2, "wrong", "U0OTHER"),
+        (2, "wrong", "U0USER"),
+    ]  # clicks are handled concurrently
     assert marks[0]["passages"] and all(":" in p for p in marks[0]["passages"])  # type: ignore[union-attr]
 
     # The report names the question, its answer and the source marked wrong.
@@ -465,7 +468,12 @@ def test_slash_timeline_uploads_the_picture_with_the_text_beside_it(slack: Harne
     comment = done["initial_comment"]
     assert comment.startswith("*Timeline:* US strikes in Syria")
     assert [line.split(" — ")[0] for line in comment.splitlines()[1:]] == [
-        "1. *26 Feb 2021*", "2. *28 Jun 2021*", "3. *24 Mar 2023*", "4. *27 Oct 2023*", "5. *2 Feb 2024*"]
+        "1. *26 Feb 2021*",
+        "2. *28 Jun 2021*",
+        "3. *24 Mar 2023*",
+        "4. *27 Oct 2023*",
+        "5. *2 Feb 2024*",
+    ]
     (said,) = slack.fake.wait_for("response_url")
     assert said["text"] == "Posted the timeline of US strikes in Syria (5 dated events)."
 
