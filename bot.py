@@ -40,6 +40,7 @@ from retrieval.channels import defaults as channel_defaults
 from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
 from retrieval.picture import draw_timeline
 from retrieval.render import render_text
+from retrieval.store import ArticleFilter
 from retrieval.timeline import Timeline, build_timeline, render_timeline
 from retrieval.updates import Update, Updater
 from retrieval.watch import interrupt_on_sigterm
@@ -49,6 +50,7 @@ PROMPT = "brief> "
 EVENTS_PATH = "/slack/events"
 THINKING, FAILED = "eyes", "x"
 SWITCHED_OFF = "Brief is switched off in this channel; an admin can turn it on with `/brief config on`."
+LIST_LIMIT = 20  # articles `/brief list` shows
 ASK_SHORTCUT = "brief_ask_message"  # the message shortcut's callback_id (slack-manifest.yml)
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
 UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
@@ -68,6 +70,7 @@ USAGE = (
     "• `/brief config`: this channel's settings (changed by admins: on/off, visible or private answers, "
     "outlets or folders searched, sources shown)\n"
     "• `/brief feedback`: 👍/👎 counts and the worst-rated questions (admins only)\n"
+    "• `/brief list [words]`: the newest articles, or those holding the words (admins only)\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
 )
 MENTION = re.compile(r"<[@!#][^>]*>")
@@ -318,6 +321,11 @@ class Listeners:
             self._reindex(ack, command)
         elif word == "config":
             ack(**self._config(command, text[len(word) :]))
+        elif word == "list":
+            if command.get("user_id") not in self.settings.admin_users:
+                ack(**kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can list the corpus."))
+            else:
+                ack(**self._list(question_from_slack(text[len(word) :])))
         elif word == "feedback" and text.lower() == "feedback":
             if command.get("user_id") not in self.settings.admin_users:
                 ack(**kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can read the feedback."))
@@ -415,6 +423,14 @@ class Listeners:
         self.channels.set(channel, changed, user)
         self.told_off = Seen()  # a channel switched off again is told so again
         return kit.message(f"*Brief in <#{kit.escape(channel)}> now:*\n{kit.escape(changed.describe())}")
+
+    def _list(self, words: str) -> dict[str, Any]:
+        """`/brief list [text]`: the newest indexed articles, those whose title or text holds `text`."""
+        try:
+            found = self.brief.articles(ArticleFilter(text=words or None, limit=LIST_LIMIT + 1))
+        except BriefError as exc:
+            return kit.message(f"Sorry: {kit.escape(str(exc))}")
+        return kit.article_list(found[:LIST_LIMIT], words, more=len(found) > LIST_LIMIT)
 
     def _stats(self) -> dict[str, Any]:
         try:

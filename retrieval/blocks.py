@@ -276,6 +276,18 @@ def timeline_comment(tl: Timeline) -> str:
     return cut("\n".join(lines), MAX_SECTION)
 
 
+def article_list(articles: list[StoredArticle], words: str, more: bool) -> dict[str, Any]:
+    """`/brief list`: one line per article (outlet · title · date · id), newest first."""
+    if not articles:
+        return message(f"No indexed article holds “{escape(cut(words, 200))}”." if words else "The index is empty.")
+    head = f"*Articles holding “{escape(cut(words, 200))}”:*" if words else "*Newest articles:*"
+    lines = [f"• {_article_line(a)} · `{a.doc_id[:12]}`" for a in articles]
+    tail = (
+        "\n_…and more; narrow it down with `/brief list <words>`, or use `brief list` on the server._" if more else ""
+    )
+    return message(cut(head + "\n" + "\n".join(lines) + tail, MAX_SECTION))
+
+
 def announcement(articles: list[dict[str, str | None]]) -> dict[str, Any]:
     """ "New in the corpus": one line per new article (outlet · title · date), at most 20."""
     lines = [f"• {_article_line(a)}" for a in articles[:20]]

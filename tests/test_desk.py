@@ -519,3 +519,20 @@ def test_a_shared_answer_takes_follow_ups_in_its_thread(slack: Harness) -> None:
     slack.send.event(reply_in_thread("and the last time?", shared["_ts"], ts="1800000800.000100", channel="C0DESKH"))
     follow = slack.fake.wait_for("chat.postMessage", 2)[1]
     assert follow["thread_ts"] == shared["_ts"] and "2 February 2024" in follow["text"]
+
+
+def test_admins_list_the_corpus_in_slack(slack: Harness, hostile: Harness) -> None:
+    _, body, _ = slack.send.command("list", user="U0SOMEONE")
+    assert "only Brief's admins" in json.loads(body)["text"]
+    _, body, _ = slack.send.command("list", user="U0ADMIN")
+    lines = json.loads(body)["text"].splitlines()
+    assert lines[0] == "*Newest articles:*" and len(lines) == 6
+    assert lines[1].startswith("• Middle East Eye · US launches retaliatory strikes in Iraq, Syria · 2024-02-02 · `")
+    _, body, _ = slack.send.command("list Ottawa", user="U0ADMIN")
+    (only,) = json.loads(body)["text"].splitlines()[1:]
+    assert "Daily Mirror" in only
+    _, body, _ = hostile.send.command("list dam", user="U0ADMIN")
+    reply = json.loads(body)
+    for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>"):
+        assert raw not in all_text(reply)
+    assert_within_limits(reply)
