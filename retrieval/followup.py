@@ -3,7 +3,7 @@
 "and the last time?" after "when did the US first strike Syria under Biden?" becomes "when did the
 US last strike Syria under Biden?"; "who claimed it?" has its pronoun replaced by the previous
 question's topic; "what about 2023?" is the previous question with the year swapped (or added).
-A reply that names its own subject is left as it is.
+A reply that names its own subject is left as it is (with the topic alongside when it also says "it").
 """
 
 from __future__ import annotations
@@ -77,10 +77,14 @@ def resolve(previous: str, reply: str) -> str:
         if PERIOD.search(prev):
             return PERIOD.sub(lambda m: _keep_preposition(m.group(0), when), prev, count=1) + "?"
         return f"{prev} in {when}?"
+    own = OWN_SUBJECT.search(text)
     if PRONOUN.search(text):
+        if own:  # "what did the Pentagon call it?": "it" may be the reply's own; the topic goes alongside
+            return f"{text} ({topic(prev)})?"
         return PRONOUN.sub(topic(prev), text, count=1) + "?"
-    words = text.split()
-    if len(words) <= SHORT and not OWN_SUBJECT.search(text):
+    if own:
+        return reply.strip()
+    if len(text.split()) <= SHORT:
         # "who claimed the attack?": a short reply with no subject of its own is about the thread's topic.
         return f"{text} ({topic(prev)})?"
     return reply.strip()

@@ -60,6 +60,7 @@ def assert_within_limits(payload: dict) -> None:
         ("where did the ferry sink?", "what about 2019?", "where did the ferry sink in 2019?"),
         (FIRST, "who claimed the attack?", "who claimed the attack (the US first strike Syria under Biden)?"),
         (FIRST, "How many soldiers died in the Jordan attack?", "How many soldiers died in the Jordan attack?"),
+        (FIRST, "what did the Pentagon call it?", "what did the Pentagon call it (the US first strike Syria under Biden)?"),
     ],
 )  # fmt: skip
 def test_follow_ups_carry_the_previous_subject(previous: str, reply: str, expected: str) -> None:
