@@ -176,7 +176,7 @@ class Listeners:
         self.seen = Seen()
         self.told_channels = Seen()
         self.reindex_lock = threading.Lock()
-        self.handled = 0  # message events fully handled (answered or skipped): for tests and metrics
+        self.handled = 0  # message and Home tab events fully handled (answered or skipped): for tests and metrics
         self.handled_changed = threading.Condition()
 
     def wait_handled(self, count: int, timeout: float) -> bool:
@@ -465,9 +465,14 @@ class Listeners:
     # --- the Home tab and the message shortcut ---------------------------------------------------
     def on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
         """The Home tab: what Brief knows, how to ask, and the user's recent questions."""
-        user = event.get("user")
-        if event.get("tab", "home") != "home" or not isinstance(user, str):
-            return
+        try:
+            user = event.get("user")
+            if event.get("tab", "home") == "home" and isinstance(user, str):
+                self._publish_home(client, user)
+        finally:
+            self._handled()
+
+    def _publish_home(self, client: WebClient, user: str) -> None:
         try:
             stats: Stats | None = self.brief.stats()
             articles = self.brief.articles()

@@ -174,10 +174,11 @@ def test_home_tab_shows_the_corpus_and_recent_questions(slack: Harness) -> None:
     assert_within_limits(view)
     # The messages tab is not the Home tab: nothing is published for it.
     slack.send.event({"type": "app_home_opened", "user": "U0USER", "channel": "D0HOME", "tab": "messages"})
-    assert slack.listeners.wait_handled(1, timeout=60)
     slack.send.event({"type": "app_home_opened", "user": "U0OTHER", "channel": "D0HOME", "tab": "home"})
-    other = slack.fake.wait_for("views.publish", 2)
-    assert len(other) == 2 and other[1]["user_id"] == "U0OTHER" and "none yet" in all_text(other[1]["view"])
+    assert slack.listeners.wait_handled(4, timeout=60)  # the mention and the three tab openings
+    published = slack.fake.of("views.publish")
+    assert [p["user_id"] for p in published] == ["U0USER", "U0OTHER"]
+    assert "*Your recent questions:* none yet." in all_text(published[1]["view"])
 
 
 def test_message_shortcut_answers_privately_with_share(slack: Harness) -> None:
