@@ -538,3 +538,15 @@ def test_admins_list_the_corpus_in_slack(slack: Harness, hostile: Harness) -> No
     for raw in ("<!channel>", "<!here>", "<!everyone>", "<@U0123>"):
         assert raw not in all_text(reply)
     assert_within_limits(reply)
+
+
+def test_a_reply_under_a_direct_message_answer_is_a_follow_up(slack: Harness) -> None:
+    from tests.test_bot import dm
+
+    slack.send.event(dm(FIRST, ts="1800000900.000100"))
+    (answer,) = slack.fake.wait_for("chat.postMessage")
+    assert "thread_ts" not in answer  # a DM is answered right there
+    slack.fake.wait_for("reactions.remove")  # after the post: its ts is known and noted
+    slack.send.event(dm("and the last time?", ts="1800000901.000100", thread_ts=answer["_ts"]))
+    follow = slack.fake.wait_for("chat.postMessage", 2)[1]
+    assert follow["thread_ts"] == answer["_ts"] and "2 February 2024" in follow["text"]
