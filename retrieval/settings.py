@@ -66,6 +66,8 @@ class Settings:
     port: int = 3000
     admin_users: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()  # empty: every channel
+    answer_privately: bool = False  # per-channel default: @mention answers only the asker sees
+    sources_shown: int = 0  # per-channel default: sources shown before "More sources" (0: all cited)
 
     @property
     def max_file_bytes(self) -> int:
@@ -123,6 +125,8 @@ class Settings:
             port=v.whole("PORT", 3000, minimum=1, maximum=65535),
             admin_users=_ids(v.get("BRIEF_ADMIN_USERS")),
             channels=_ids(v.get("BRIEF_CHANNELS")),
+            answer_privately=v.flag("BRIEF_ANSWER_PRIVATELY", False),
+            sources_shown=v.whole("BRIEF_SOURCES_SHOWN", 0, minimum=0, maximum=10),
         )
         if v.errors:
             raise ConfigError("; ".join(v.errors) + " (fix it in .env or the environment; see .env.example)")
