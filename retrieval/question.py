@@ -14,6 +14,7 @@ from retrieval.temporal import TimeQuery, parse_question
 from retrieval.terms import TIME_WORDS, query_terms
 
 PRIOR_PASSAGES = 1000  # the weight of the background word statistics, in passages
+GREETING = re.compile(r"^(?:(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening)|please|thanks)\b[\s,!.:;-]*)+", re.I)
 MIN_TYPO_LENGTH = 4  # shorter unknown words are left alone: too many real words are one edit apart
 
 
@@ -50,6 +51,8 @@ class Question:
 
 def read_question(corpus: Corpus, text: str, as_of: date | None = None, dates: bool = True) -> Question:
     """Look a question's words up in the corpus, replace unknown words by their nearest known word, read its time."""
+    # "hello, when did ...": a greeting is not part of the question (nor a word to mend or match).
+    text = GREETING.sub("", text) or text
     terms = [t for t in query_terms(text) if t not in TIME_WORDS]
     df = corpus.document_frequencies(terms)
     search, corrections = text, []

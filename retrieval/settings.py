@@ -41,7 +41,7 @@ class Settings:
     max_file_mb: float = 5.0
     max_question_chars: int = 1000
     top_k: int = 5
-    answer_precision: float = 0.6  # the answer line is shown when the fitted model expects this share right
+    answer_precision: float = 0.5  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 32
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
@@ -100,7 +100,7 @@ class Settings:
             max_file_mb=v.number("BRIEF_MAX_FILE_MB", 5.0, minimum=0.001),
             max_question_chars=v.whole("BRIEF_MAX_QUESTION_CHARS", 1000, minimum=1),
             top_k=v.whole("BRIEF_TOP_K", 5, minimum=1, maximum=50),
-            answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.6, minimum=0.0, maximum=1.0),
+            answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.5, minimum=0.0, maximum=1.0),
             embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
             lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
             keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),

@@ -257,7 +257,7 @@ def test_channel_settings_change_where_and_how_answers_come(slack: Harness) -> N
     (answer,) = slack.fake.wait_for("response_url")
     assert source_sections(answer) and all(s.startswith("*[") and " Middle East Eye · " in s
                                            for s in source_sections(answer))  # fmt: skip
-    assert "2 February 2024" in answer["text"]
+    assert answer["text"].startswith("Answer:")
     # Off: said once to a mention, and to /brief; on again: answered.
     slack.send.command("config off", user="U0ADMIN", channel=channel)
     for ts in ("1800000501.000100", "1800000502.000100"):
