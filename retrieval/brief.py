@@ -13,12 +13,14 @@ from typing import Any
 
 from retrieval import catalog
 from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
+from retrieval.backend import check_corpus, open_corpus
 from retrieval.catalog import RemoveReport, Restored, Shown
+from retrieval.corpus import LiveCorpus
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
-from retrieval.index import Gap, IndexReader, live_version, metadata_gaps
+from retrieval.index import Gap, metadata_gaps
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Options, Scope, search
@@ -144,7 +146,7 @@ class Brief:
         self.settings = settings
         self._embedder = embedder
         self.answer_model = model
-        self._reader: IndexReader | None = None
+        self._reader: LiveCorpus | None = None
         self._lock = threading.Lock()
 
     @property
@@ -159,16 +161,16 @@ class Brief:
                     raise ConfigError(model_error(s.embed_model, s.hf_offline, exc)) from exc
             return self._embedder
 
-    def reader(self) -> IndexReader:
-        """The live index version, reopened when a newer one has been published."""
+    def reader(self) -> LiveCorpus:
+        """The live corpus version, reopened when a newer one has been published."""
         with self._lock:
             current = self._reader
         if current is None or current.is_stale():
             if current is None:
-                live_version(self.settings.index_dir)  # no index: say so before loading the model
+                check_corpus(self.settings)  # no index: say so before loading the model
             embedder = self.embedder
             try:
-                fresh = IndexReader(self.settings.index_dir, embedder.model_id, embedder.dim)
+                fresh = open_corpus(self.settings, embedder.model_id, embedder.dim)
             except BriefError as exc:
                 if current is None:
                     raise
@@ -180,9 +182,9 @@ class Brief:
                 self._reader = current = fresh
         return current
 
-    def model(self, reader: IndexReader) -> AnswerModel | None:
+    def model(self, reader: LiveCorpus) -> AnswerModel | None:
         """The fitted answer model for the index's embedding model (or the one given, when fitting)."""
-        return self.answer_model or answer_model(reader.manifest.model_id)
+        return self.answer_model or answer_model(reader.model_id)
 
     def ask(
         self,
@@ -215,7 +217,7 @@ class Brief:
                       confidence)  # fmt: skip
 
     def find(
-        self, reader: IndexReader, q: Question, depth: int, o: Options, scope: Scope
+        self, reader: LiveCorpus, q: Question, depth: int, o: Options, scope: Scope
     ) -> tuple[list[Hit], list[AnswerPick], AnswerModel | None]:
         """Search and score: passages ordered by their best sentence, and every sentence, most likely first."""
         ordering = bool(q.time.order or q.time.after or q.time.before)
