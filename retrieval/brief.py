@@ -240,6 +240,12 @@ class Brief:
     def stats(self) -> Stats:
         """Articles, passages, model, last update and metadata gaps of the live index, read from
         its manifest and database without loading the model."""
+        if self.settings.database_url:
+            from retrieval.postgres import summary
+
+            got = summary(self.settings.database_url)
+            return Stats(got.where, got.version, got.articles, got.passages, got.model_id, got.dim, got.updated_at,
+                         untitled=got.untitled, undated=got.undated)  # fmt: skip
         m, gaps = metadata_gaps(self.settings.index_dir)
         return Stats(
             str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at,
@@ -248,32 +254,47 @@ class Brief:
 
     def missing_metadata(self) -> list[Gap]:
         """Indexed articles without a title or a date (path, title, date), to fix at the source."""
+        self._embedded_only("stats --missing")
         return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
 
     # --- the corpus in view: manifest and SQLite only, never the model ----------------------------
     def articles(self, kept: ArticleFilter | None = None) -> list[StoredArticle]:
         """Indexed articles newest first, kept to an outlet, a span of dates and a substring."""
+        self._embedded_only("list")
         return catalog.list_articles(self.settings.index_dir, kept or ArticleFilter())
 
     def show(self, target: str) -> list[Shown]:
         """The article(s) an id, id prefix or file path names, with their passages."""
+        self._embedded_only("show")
         return catalog.show(self.settings.index_dir, target)
 
     def export(self, text: bool = True) -> Iterator[dict[str, Any]]:
         """Every indexed article's metadata (and text), oldest first."""
+        self._embedded_only("export")
         return catalog.export(self.settings.index_dir, text)
 
     def remove(self, targets: Sequence[str]) -> RemoveReport:
         """Take articles out of the index (a new version); their files do not bring them back."""
+        self._embedded_only("rm")
         return catalog.remove(targets, self.settings)
 
     def restore(self, targets: Sequence[str]) -> list[Restored]:
         """Undo `remove`: the next ingest adds these articles back from their files."""
+        self._embedded_only("rm --restore")
         return catalog.restore(targets, self.settings)
 
     def removed(self) -> list[Restored]:
         """The articles taken out with `remove` and not restored."""
+        self._embedded_only("rm --restore")
         return catalog.removed(self.settings.index_dir)
+
+
+    def _embedded_only(self, command: str) -> None:
+        if self.settings.database_url:
+            raise UsageError(
+                f"`brief {command}` reads the embedded index only, not yet a Postgres corpus; copy the corpus into an "
+                "index folder with `brief migrate --from URL --index FOLDER` and run it there with BRIEF_DATABASE_URL unset"
+            )
 
 
 def model_error(model: str, offline: bool, exc: Exception) -> str:

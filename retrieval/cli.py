@@ -19,6 +19,7 @@ from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
 from retrieval.ingest import display_path
+from retrieval.migrate import migrate
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", "every indexed article as JSON lines on stdout")
     p.add_argument("--no-text", dest="text", action="store_false", help="metadata only, without the article text")
 
+    p = add("migrate", "copy the embedded index to Postgres (--to URL) or a Postgres corpus into the index folder (--from URL)")
+    p.add_argument("--to", metavar="postgresql://...", help="the database to fill (replaced whole)")
+    p.add_argument("--from", dest="from_", metavar="postgresql://...", help="the database to copy into --index")
+
     add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
 
@@ -147,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(settings, args)
         if args.command == "health":
             return _health(settings)
+        if args.command == "migrate":
+            print(migrate(settings, args.to, args.from_, lambda m: print(m, file=sys.stderr)).summary())
+            return 0
         if args.command in CORPUS_COMMANDS:
             return CORPUS_COMMANDS[args.command](Brief(settings), args)
         brief = Brief(settings)  # loads nothing: the model on first question, the index on first use

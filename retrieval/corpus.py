@@ -8,8 +8,9 @@ backend (`IndexReader`/`IndexWriter`: SQLite + FAISS) and the Postgres backend
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Protocol
 
 import numpy as np
@@ -109,6 +110,7 @@ class Changes:
     files: tuple[FileLink, ...] = ()
     dropped_files: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()  # doc ids
+    removals: tuple[Removal, ...] = ()  # `brief rm` removals to remember (copying a corpus)
     removals: tuple[Removal, ...] = ()  # `brief rm` removals carried into a rebuilt corpus
 
 
@@ -145,3 +147,67 @@ class CorpusWriter(Protocol):
     def published_version(self) -> str | None:
         """The version the changes went live as, once the writer has closed; None if nothing changed."""
         ...
+
+
+class CopySource(Protocol):
+    """A corpus read out whole, in passage order, to copy it to another backend (`brief migrate`)."""
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model the passages were embedded with."""
+        ...
+
+    def build_info(self) -> tuple[str, int]:
+        """The model name (as BRIEF_EMBED_MODEL gave it) and the vectors' dimension."""
+        ...
+
+    def copy_out(self, batch: int) -> Iterator[list[NewArticle]]:
+        """Every article with its passages and vectors, about `batch` articles at a time, oldest vid first."""
+        ...
+
+    def file_links(self) -> list[FileLink]:
+        """Every known file with its articles."""
+        ...
+
+    def removals(self) -> list[Removal]:
+        """Articles taken out with `brief rm`."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+ArticleRow = tuple[str, str, int | None, str, str | None, str | None, str | None, str | None, str | None]
+PassageRow = tuple[int, str, str, int, int, int, str]  # vid, id, doc_id, paragraph, start, end, text
+ARTICLE_ROW = "doc_id, path, record, text, title, outlet, published, url, author"  # an ArticleRow's columns
+PASSAGE_ROW = "vid, id, doc_id, paragraph, start_char, end_char, text"  # a PassageRow's columns
+
+
+def assemble(
+    articles: Sequence[ArticleRow],
+    passages: Sequence[PassageRow],
+    sentences: Mapping[int, list[tuple[int, int, np.ndarray]]],
+    vectors: Mapping[int, np.ndarray],
+) -> list[NewArticle]:
+    """Stored rows back into articles to add (`copy_out` of both backends)."""
+    by_doc: dict[str, list[PassageRow]] = {}
+    for row in passages:
+        by_doc.setdefault(row[2], []).append(row)
+    out: list[NewArticle] = []
+    for doc_id, path, record, text, title, outlet, published, url, author in articles:
+        article = Article(doc_id, path, record, text, title, outlet, date.fromisoformat(published) if published else None,
+                          url, author)  # fmt: skip
+        rows = sorted(by_doc.get(doc_id, []))
+        kept = tuple(
+            Passage(pid, doc, paragraph, start, end, body, tuple((a, b) for a, b, _ in sentences.get(vid, [])))
+            for vid, pid, doc, paragraph, start, end, body in rows
+        )
+        dim = next(iter(vectors.values())).shape[0] if vectors else 0
+        out.append(NewArticle(
+            article, kept,
+            np.vstack([vectors[r[0]] for r in rows]) if rows else np.zeros((0, dim), np.float32),
+            tuple(np.vstack([v for _, _, v in sentences.get(r[0], [])]) if sentences.get(r[0])
+                  else np.zeros((0, dim), np.float32) for r in rows),
+        ))  # fmt: skip
+    return out

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.corpus import Applied, Changes
+from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, assemble
 from retrieval.errors import (
     BriefError,
     CorruptIndexError,
@@ -213,6 +213,38 @@ class IndexReader:
     def model_id(self) -> str:
         """The embedding model this version was built with."""
         return self.manifest.model_id
+
+    # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -------------------------
+    def build_info(self) -> tuple[str, int]:
+        """The model name and the vectors' dimension."""
+        return self.manifest.model, self.manifest.dim
+
+    def copy_out(self, batch: int = 500) -> Iterator[list[NewArticle]]:
+        """Every article with its passages and vectors, oldest passage first."""
+        conn = self.store.conn
+        docs = [r[0] for r in conn.execute("SELECT doc_id FROM passages GROUP BY doc_id ORDER BY min(vid)")]
+        for i in range(0, len(docs), batch):
+            chunk = docs[i : i + batch]
+            marks = ",".join("?" * len(chunk))
+            articles = conn.execute(f"SELECT {ARTICLE_ROW} FROM articles WHERE doc_id IN ({marks})", chunk).fetchall()
+            order = {d: n for n, d in enumerate(chunk)}
+            articles.sort(key=lambda a: order[a[0]])
+            passages = conn.execute(f"SELECT {PASSAGE_ROW} FROM passages WHERE doc_id IN ({marks})", chunk).fetchall()
+            vids = [int(p[0]) for p in passages]
+            vectors = dict(zip(vids, self.vectors.reconstruct(vids), strict=True)) if vids else {}
+            yield assemble(articles, passages, self.store.sentences(vids), vectors)
+
+    def file_links(self) -> list[FileLink]:
+        """Every known file with its articles."""
+        links: dict[str, list[str]] = {}
+        for path, doc_id in self.store.conn.execute("SELECT path, doc_id FROM file_articles ORDER BY path, doc_id"):
+            links.setdefault(path, []).append(doc_id)
+        rows = self.store.conn.execute("SELECT path, fingerprint FROM files ORDER BY path")
+        return [FileLink(path, fingerprint, tuple(links.get(path, []))) for path, fingerprint in rows]
+
+    def removals(self) -> list[tuple[str, str, str | None, str]]:
+        """Articles taken out with `brief rm`."""
+        return self.store.removals()
 
     def is_stale(self) -> bool:
         """True when a newer version has gone live since this reader was opened."""
@@ -441,6 +473,7 @@ class IndexWriter:
             # The vector of a passage is stored under its row id: that is how search finds its text.
             self.vectors(new.vectors.shape[1]).add(np.asarray(vids, np.int64), new.vectors)
         updated = frozenset(a.doc_id for a in changes.updated if store.update_metadata(a))
+        store.remember_removals(changes.removals)
         for link in changes.files:
             store.set_file(link.path, link.fingerprint, link.doc_ids)
         for path in changes.dropped_files:
@@ -448,7 +481,7 @@ class IndexWriter:
         deleted = tuple(dict.fromkeys([*changes.deleted, *store.orphan_articles()]))
         if deleted:
             self.vectors(self.dim or 384).remove(np.asarray(store.delete_articles(deleted), np.int64))
-        self.changed = self.changed or bool(changes.added or updated or changes.files or changes.dropped_files or deleted)
+        self.changed = self.changed or bool(changes.added or changes.removals or updated or changes.files or changes.dropped_files or deleted)
         articles, passages = store.counts()
         return Applied(updated, deleted, articles, passages)
 
