@@ -21,6 +21,7 @@ from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
 from retrieval.feedback import FeedbackStore
 from retrieval.ingest import display_path
+from retrieval.migrate import migrate
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
@@ -116,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--qa", type=Path, metavar="FILE",
                    help="also write the questions marked wrong as a QA JSONL file for `brief eval FILE`")  # fmt: skip
 
+    p = add("migrate", "copy the embedded index to Postgres (--to URL) or a Postgres corpus into the index folder (--from URL)")
+    p.add_argument("--to", metavar="postgresql://...", help="the database to fill (replaced whole)")
+    p.add_argument("--from", dest="from_", metavar="postgresql://...", help="the database to copy into --index")
+
     add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
 
@@ -164,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _health(settings)
         if args.command == "feedback":
             return _feedback(settings, args)
+        if args.command == "migrate":
+            print(migrate(settings, args.to, args.from_, lambda m: print(m, file=sys.stderr)).summary())
+            return 0
         if args.command in CORPUS_COMMANDS:
             return CORPUS_COMMANDS[args.command](Brief(settings), args)
         brief = Brief(settings)  # loads nothing: the model on first question, the index on first use

@@ -35,6 +35,7 @@ class Settings:
     """Everything Brief can be configured with; see `.env.example`."""
 
     index_dir: Path = Path("index")
+    database_url: str | None = field(default=None, repr=False)  # postgresql://...: the Postgres backend
     articles_dir: Path = Path("seeds")
     embed_model: str = field(default_factory=bundled_model_path)
     hf_offline: bool = True
@@ -93,6 +94,7 @@ class Settings:
         local_model = Path(model).expanduser().exists()
         settings = cls(
             index_dir=Path(v.get("BRIEF_INDEX_DIR") or "index").expanduser(),
+            database_url=v.database_url("BRIEF_DATABASE_URL"),
             articles_dir=Path(v.get("BRIEF_ARTICLES_DIR") or "seeds").expanduser(),
             embed_model=model,
             # Empty means automatic: never contact the hub for a local folder, download a hub id.
@@ -184,6 +186,17 @@ class Values:
         if value != value or value in (float("inf"), float("-inf")):
             return self._bad(name, "a finite number", text, default)
         return self._bounded(name, value, text, default, minimum, maximum)
+
+    def database_url(self, name: str) -> str | None:
+        """A Postgres connection URL (postgresql://...), or None when unset."""
+        text = self.get(name)
+        if not text:
+            return None
+        if not text.startswith(("postgresql://", "postgres://")):
+            # Only the scheme is quoted back: the rest may hold a password.
+            return self._bad(name, "a postgresql:// URL (e.g. postgresql://brief@db:5432/brief)",
+                             text.partition(":")[0] + ":...", None)  # type: ignore[arg-type]  # fmt: skip
+        return text
 
     def flag(self, name: str, default: bool) -> bool:
         """A yes/no setting: 1/0, true/false, yes/no, on/off."""
