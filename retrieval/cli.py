@@ -1,4 +1,4 @@
-"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, list, show, rm, export, health.
+"""The `brief` command: ingest, ask, eval, watch, fetch, timeline, stats, list, show, rm, export, feedback, health.
 
 A thin shell over the library."""
 
@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from retrieval import feedback_report, followup
 from retrieval.brief import Brief
 from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
+from retrieval.feedback import FeedbackStore
 from retrieval.ingest import display_path
+from retrieval.migrate import migrate
 from retrieval.render import render_text
 from retrieval.search import Mode, Options
 from retrieval.settings import Settings
@@ -57,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object per question")
     p.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD",
                    help='the day the question is asked: "recently", "this week" are read against it (default today)')
+    p.add_argument("--follow-up-of", metavar="QUESTION",
+                   help='read the question as a follow-up of this one ("and the last time?", "who claimed it?"); '
+                        'with "-", each line follows the one before it')  # fmt: skip
     _ablation_flags(p)
 
     p = add("eval", "measure answers against a QA file (hit@k, MRR, abstention, dates); lists the failed questions")
@@ -76,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("timeline", "dated events about a topic, oldest first")
     p.add_argument("topic", help='e.g. "US strikes in Syria"')
     p.add_argument("--json", action="store_true")
+    p.add_argument("--png", type=Path, metavar="FILE", help="also draw the dated events on a time axis into FILE (PNG)")
 
     p = add("stats", "size, model, freshness and metadata gaps of the index")
     p.add_argument("--missing", action="store_true", help="list the articles without a title or a date")
@@ -100,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", "every indexed article as JSON lines on stdout")
     p.add_argument("--no-text", dest="text", action="store_false", help="metadata only, without the article text")
+
+    p = add("feedback", "what people said about the answers: counts, the worst-rated questions, exports")
+    p.add_argument("--limit", type=_positive, default=10, metavar="N", help="worst-rated questions listed (default 10)")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="the report as one JSON object")
+    form.add_argument("--csv", action="store_true", help="every vote and source mark as CSV rows")
+    form.add_argument("--rows", action="store_true", help="every vote and source mark as JSON lines")
+    p.add_argument("--qa", type=Path, metavar="FILE",
+                   help="also write the questions marked wrong as a QA JSONL file for `brief eval FILE`")  # fmt: skip
+
+    p = add("migrate", "copy the embedded index to Postgres (--to URL) or a Postgres corpus into the index folder (--from URL)")
+    p.add_argument("--to", metavar="postgresql://...", help="the database to fill (replaced whole)")
+    p.add_argument("--from", dest="from_", metavar="postgresql://...", help="the database to copy into --index")
 
     add("health", "exit 0 if the running bot is reachable (Docker HEALTHCHECK): /healthz, or its Slack connection")
     return parser
@@ -147,6 +167,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ingest(settings, args)
         if args.command == "health":
             return _health(settings)
+        if args.command == "feedback":
+            return _feedback(settings, args)
+        if args.command == "migrate":
+            print(migrate(settings, args.to, args.from_, lambda m: print(m, file=sys.stderr)).summary())
+            return 0
         if args.command in CORPUS_COMMANDS:
             return CORPUS_COMMANDS[args.command](Brief(settings), args)
         brief = Brief(settings)  # loads nothing: the model on first question, the index on first use
@@ -159,6 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "timeline":
             timeline = build_timeline(brief, args.topic)
             print(json.dumps(timeline_dict(timeline), ensure_ascii=False) if args.json else render_timeline(timeline))
+            if args.png:
+                from retrieval.picture import write_timeline_png  # matplotlib only when a picture is asked for
+
+                drawn = write_timeline_png(timeline, args.png)
+                print(f"drew {drawn} event(s) into {args.png}", file=sys.stderr)
             return 0
         return _stats(brief, args)
     except BriefError as exc:
@@ -170,6 +200,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `brief export | head`: the reader has all it wants
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _feedback(settings: Settings, args: argparse.Namespace) -> int:
+    if not feedback_report.has_feedback(settings.index_dir):
+        raise UsageError(f"no feedback in {settings.index_dir} yet: the bot records it when people click "
+                         "👍/👎 or mark a source (or pass --index where the bot's index is)")  # fmt: skip
+    store = FeedbackStore(settings.index_dir)
+    if args.csv:
+        sys.stdout.write(feedback_report.to_csv(feedback_report.rows(store)))
+    elif args.rows:
+        for row in feedback_report.rows(store):
+            print(json.dumps(row, ensure_ascii=False))
+    else:
+        report = feedback_report.report(store, args.limit)
+        print(json.dumps(report.to_dict(), ensure_ascii=False) if args.json else report.text())
+    if args.qa:
+        if not feedback_report.qa_rows(store):
+            print("no question is marked wrong yet; no QA file written", file=sys.stderr)
+            return 0
+        written = feedback_report.write_qa(store, args.qa)
+        print(f"wrote {written} question(s) marked wrong to {args.qa}; run: brief eval {args.qa}", file=sys.stderr)
+    return 0
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -229,16 +281,31 @@ def _eval(settings: Settings, args: argparse.Namespace) -> int:
 
 def _ask(brief: Brief, args: argparse.Namespace) -> int:
     options = _options(args)
+    previous = args.follow_up_of
+
+    def asked(question: str) -> tuple[str, str | None]:
+        if previous is None or not previous.strip():
+            return question, None
+        read = followup.resolve(previous, question)
+        return read, (read if read != question.strip() else None)
+
     if args.question != "-":
-        result = brief.ask(args.question, args.k, options, args.as_of)
-        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result, bold=_bold()))
+        question, read_as = asked(args.question)
+        result = brief.ask(question, args.k, options, args.as_of)
+        if args.json:
+            print(json.dumps({**result.to_dict(), **({"read_as": read_as} if read_as else {})}, ensure_ascii=False))
+        else:
+            print((f"Read as: {read_as}\n" if read_as else "") + render_text(result, bold=_bold()))
         return 0
     status = 0
     for line in sys.stdin:
         if not line.strip():
             continue
+        question, read_as = asked(line)
+        if previous is not None:
+            previous = question  # a conversation: the next line follows this one
         try:
-            result = brief.ask(line, args.k, options, args.as_of)
+            result = brief.ask(question, args.k, options, args.as_of)
         except BriefError as exc:
             if exc.exit_code != 2:
                 raise
@@ -246,7 +313,11 @@ def _ask(brief: Brief, args: argparse.Namespace) -> int:
             error = {"question": line.strip()[:200], "answer": None, "passages": [], "error": str(exc)}
             print(json.dumps(error, ensure_ascii=False) if args.json else f"error: {exc}", flush=True)
             continue
-        print(json.dumps(result.to_dict(), ensure_ascii=False) if args.json else render_text(result) + "\n", flush=True)
+        if args.json:
+            out = {**result.to_dict(), **({"read_as": read_as} if read_as else {})}
+            print(json.dumps(out, ensure_ascii=False), flush=True)
+        else:
+            print((f"Read as: {read_as}\n" if read_as else "") + render_text(result) + "\n", flush=True)
     return status
 
 

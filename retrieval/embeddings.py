@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.errors import ConfigError
+from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.settings import BACKENDS, Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,17 @@ def model_id(model: str) -> str:
 def precision(backend: str) -> str:
     """The numbers a backend's vectors are: "fp32" (torch and onnx agree to a cosine of 0.999) or "int8"."""
     return "int8" if backend.endswith("int8") else "fp32"
+
+
+def check_backend(where: str, built: str, configured: str | None, fix: str) -> None:
+    """IndexMismatchError when vectors built on backend `built` cannot be searched with `configured`.
+
+    torch and onnx compute the same fp32 vectors and mix freely; int8 vectors are another kind."""
+    if configured and precision(built) != precision(configured):
+        raise IndexMismatchError(
+            f"{where} holds {precision(built)} vectors (built with BRIEF_EMBED_BACKEND={built}) but "
+            f"BRIEF_EMBED_BACKEND is {configured}; set it back to {built}, or {fix}"
+        )
 
 
 def ingest_threads(threads: int = 0) -> int:

@@ -62,29 +62,50 @@ class Tree:
 
 @dataclass(frozen=True)
 class AnswerModel:
-    """Gradient-boosted trees for P(sentence holds the answer) over `answer.FEATURES`, and its thresholds."""
+    """Gradient-boosted trees for P(sentence holds the answer) over `answer.FEATURES`, trees for
+    P(the best sentence holds it) over `answer.QUESTION_FEATURES`, and the no-answer threshold."""
 
     features: tuple[str, ...]
     trees: tuple[Tree, ...]
     baseline: float  # log-odds before the first tree
-    threshold: float  # the probability at which answers given on the dev sets are right half the time (reported)
+    threshold: float  # below this P(answerable), Brief says it has no answer (chosen for a precision)
     model_id: str
     info: dict[str, Any] = field(default_factory=dict)  # training data, split and held-out figures
     passage_blend: float = 0.0  # passages are cited by best sentence + this share of the fused score
+    question_features: tuple[str, ...] = ()
+    answerable_trees: tuple[Tree, ...] = ()
+    answerable_baseline: float = 0.0
+    range_share: float | None = None  # time-range questions keep to sentences within this share of the best
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """P(holds the answer) for each row of a feature matrix."""
-        z = np.full(len(matrix), self.baseline)
-        for tree in self.trees:
-            z += tree.predict(matrix)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        return _sigmoid(self.baseline, self.trees, matrix)
+
+    def threshold_for(self, precision: float) -> float:
+        """The no-answer threshold fitted for a precision target: the stored operating point at or
+        above it (the default threshold when none was stored, 0 for a target of 0)."""
+        if precision <= 0:
+            return 0.0
+        points = sorted((float(p), float(t)) for p, t in (self.info.get("operating_points") or {}).items())
+        for target, threshold in points:
+            if target >= precision - 1e-9:
+                return threshold
+        return points[-1][1] if points else self.threshold
+
+    def answerable(self, features: list[float]) -> float:
+        """P(the best sentence holds the answer) from a candidate list's QUESTION_FEATURES."""
+        if not self.answerable_trees:
+            return features[0]
+        return float(_sigmoid(self.answerable_baseline, self.answerable_trees, np.asarray([features]))[0])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
         return {
             "features": list(self.features), "baseline": self.baseline, "threshold": self.threshold,
             "model_id": self.model_id, "passage_blend": self.passage_blend, "info": self.info,
-            "trees": [t.to_dict() for t in self.trees],
+            "trees": [t.to_dict() for t in self.trees], "question_features": list(self.question_features),
+            "answerable_baseline": self.answerable_baseline,
+            "answerable_trees": [t.to_dict() for t in self.answerable_trees], "range_share": self.range_share,
         }  # fmt: skip
 
     @classmethod
@@ -94,13 +115,28 @@ class AnswerModel:
             tuple(d["features"]), tuple(Tree.from_dict(t) for t in d["trees"]), float(d["baseline"]),
             float(d["threshold"]), str(d["model_id"]),
             dict(d.get("info") or {}), float(d.get("passage_blend", 0.0)),
+            tuple(d.get("question_features", ())), tuple(Tree.from_dict(t) for t in d.get("answerable_trees", ())),
+            float(d.get("answerable_baseline", 0.0)),
+            None if d.get("range_share") is None else float(d["range_share"]),
         )  # fmt: skip
+
+
+@cache
+def background() -> tuple[int, dict[str, int]]:
+    """General-prose word statistics (passages counted, passages using each word), from
+    `bench/background.py`; (1, {}) when the file is missing."""
+    path = FOLDER / "background.json"
+    if not path.is_file():
+        log.warning("no background word statistics (%s): fit them with `python bench/background.py`", path)
+        return 1, {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return int(data["passages"]), {str(k): int(v) for k, v in data["df"].items()}
 
 
 @cache
 def answer_model(model_id: str) -> AnswerModel | None:
     """The answer model fitted for this embedding model, or None (with a warning) if there is none."""
-    from retrieval.answer import FEATURES
+    from retrieval.answer import FEATURES, QUESTION_FEATURES
 
     path = path_for("answer", model_id)
     if not path.is_file():
@@ -108,7 +144,14 @@ def answer_model(model_id: str) -> AnswerModel | None:
                     "fit one with `python bench/train_answer.py`", model_id, path)  # fmt: skip
         return None
     model = AnswerModel.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    if model.features != FEATURES:
+    if model.features != FEATURES or model.question_features != QUESTION_FEATURES:
         log.warning("%s was fitted on other features; refit it with `python bench/train_answer.py`", path)
         return None
     return model
+
+
+def _sigmoid(baseline: float, trees: tuple[Tree, ...], matrix: np.ndarray) -> np.ndarray:
+    z = np.full(len(matrix), baseline)
+    for tree in trees:
+        z += tree.predict(matrix)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))

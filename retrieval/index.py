@@ -30,8 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.embeddings import precision
-from retrieval.errors import CorruptIndexError, IndexMismatchError, IndexWriteError, LockTimeoutError, NoIndexError
+from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, assemble
+from retrieval.embeddings import check_backend
+from retrieval.errors import (
+    BriefError,
+    CorruptIndexError,
+    IndexMismatchError,
+    IndexWriteError,
+    LockTimeoutError,
+    NoIndexError,
+)
 from retrieval.store import Store, StoredPassage, now_iso
 from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
 
@@ -207,17 +215,49 @@ class IndexReader:
                 f"the index at {where} was built with model {m.model_id} ({m.dim} dims) "
                 f"but BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(where)}"
             )
-        if backend and precision(m.backend) != precision(backend):
-            # torch and onnx compute the same fp32 vectors and mix freely; int8 vectors are another kind.
-            raise IndexMismatchError(
-                f"the index at {where} holds {precision(m.backend)} vectors (built with BRIEF_EMBED_BACKEND="
-                f"{m.backend}) but BRIEF_EMBED_BACKEND is {backend}; set it back to {m.backend}, or {rebuild_hint(where)}"
-            )
+        check_backend(f"the index at {where}", m.backend, backend, rebuild_hint(where))
 
     @property
     def version(self) -> str:
         """The version name this reader serves."""
         return self.folder.name
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model this version was built with."""
+        return self.manifest.model_id
+
+    # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -------------------------
+    def build_info(self) -> tuple[str, int, str]:
+        """The model name, the vectors' dimension and the backend that computed them."""
+        return self.manifest.model, self.manifest.dim, self.manifest.backend
+
+    def copy_out(self, batch: int = 500) -> Iterator[list[NewArticle]]:
+        """Every article with its passages and vectors, oldest passage first."""
+        conn = self.store.conn
+        docs = [r[0] for r in conn.execute("SELECT doc_id FROM passages GROUP BY doc_id ORDER BY min(vid)")]
+        for i in range(0, len(docs), batch):
+            chunk = docs[i : i + batch]
+            marks = ",".join("?" * len(chunk))
+            articles = conn.execute(f"SELECT {ARTICLE_ROW} FROM articles WHERE doc_id IN ({marks})", chunk).fetchall()
+            order = {d: n for n, d in enumerate(chunk)}
+            articles.sort(key=lambda a: order[a[0]])
+            passages = conn.execute(f"SELECT {PASSAGE_ROW} FROM passages WHERE doc_id IN ({marks})", chunk).fetchall()
+            vids = [int(p[0]) for p in passages]
+            vectors = dict(zip(vids, self.vectors.reconstruct(vids), strict=True)) if vids else {}
+            yield assemble(articles, passages, self.store.sentences(vids), vectors)
+
+    def file_links(self) -> list[FileLink]:
+        """Every known file with its articles."""
+        links: dict[str, list[str]] = {}
+        for path, doc_id in self.store.conn.execute("SELECT path, doc_id FROM file_articles ORDER BY path, doc_id"):
+            links.setdefault(path, []).append(doc_id)
+        rows = self.store.conn.execute("SELECT path, fingerprint FROM files ORDER BY path")
+        return [FileLink(path, fingerprint, tuple(links.get(path, []))) for path, fingerprint in rows]
+
+    def removals(self) -> list[tuple[str, str, str | None, str]]:
+        """Articles taken out with `brief rm`."""
+        return self.store.removals()
 
     def is_stale(self) -> bool:
         """True when a newer version has gone live since this reader was opened."""
@@ -383,6 +423,7 @@ class IndexWriter:
         for leftover in versions.glob(".building-*"):  # from a writer that was killed
             shutil.rmtree(leftover, ignore_errors=True)
         live: Path | None = None
+        removals = self._live_removals() if self.rebuild else []
         if not self.rebuild and (self.index_dir / POINTER).exists():
             reader = IndexReader(self.index_dir, self.model_id, self.dim, self.backend)
             live, self.base = reader.folder, reader.manifest
@@ -397,9 +438,17 @@ class IndexWriter:
             source.close()
             target.close()
         self.store = Store(self._building / DATABASE)
+        self.store.remember_removals(removals)  # `brief rm` outlives a rebuild
         if live is not None and self.base is not None:
             self._vectors = VectorIndex.load(live / VECTORS, Structure(**self.base.vectors))
         self.changed = self.rebuild
+
+    def _live_removals(self) -> list[tuple[str, str, str | None, str]]:
+        try:
+            with open_store(self.index_dir) as (_, store):
+                return store.removals()
+        except (BriefError, sqlite3.Error):  # no index, a damaged one (what a rebuild is for), or one from before `brief rm`
+            return []
 
     @staticmethod
     def _next_number(versions: Path) -> int:
@@ -412,6 +461,50 @@ class IndexWriter:
             self._vectors = VectorIndex.create(dim)
             self.dim = dim
         return self._vectors
+
+    # --- the CorpusWriter protocol (retrieval/corpus.py): all ingest writes --------------------
+    def _open_store(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the index writer is used outside its `with` block")
+        return self.store
+
+    def fingerprints(self) -> dict[str, str]:
+        """Known file paths with the fingerprint they were ingested at."""
+        return self._open_store().fingerprints()
+
+    def has_article(self, doc_id: str) -> bool:
+        """True if the article text is already indexed."""
+        return self._open_store().has_article(doc_id)
+
+    def is_removed(self, doc_id: str) -> bool:
+        """True if this article text was taken out with `brief rm`."""
+        return self._open_store().is_removed(doc_id)
+
+    def apply(self, changes: Changes) -> Applied:
+        """Apply a batch of changes to the version being built (published when the writer closes)."""
+        store = self._open_store()
+        for new in changes.added:
+            vids = store.add_article(new.article, new.passages, new.sentence_vectors)
+            # The vector of a passage is stored under its row id: that is how search finds its text.
+            self.vectors(new.vectors.shape[1]).add(np.asarray(vids, np.int64), new.vectors)
+        updated = frozenset(a.doc_id for a in changes.updated if store.update_metadata(a))
+        store.remember_removals(changes.removals)
+        for link in changes.files:
+            store.set_file(link.path, link.fingerprint, link.doc_ids)
+        for path in changes.dropped_files:
+            store.remove_file(path)
+        deleted = tuple(dict.fromkeys([*changes.deleted, *store.orphan_articles()]))
+        if deleted:
+            self.vectors(self.dim or 384).remove(np.asarray(store.delete_articles(deleted), np.int64))
+        self.changed = self.changed or bool(changes.added or changes.removals or updated or changes.files or changes.dropped_files or deleted)
+        articles, passages = store.counts()
+        return Applied(updated, deleted, articles, passages)
+
+    @property
+    def published_version(self) -> str | None:
+        """The version published when the writer closed; None if nothing changed."""
+        published = getattr(self, "published", None)
+        return published.version if published else None
 
     def _publish(self) -> None:
         assert self.store is not None

@@ -10,11 +10,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from retrieval.articles import Article, build_article
-from retrieval.documents import SOURCES_FILE, FileRead, SkipFile, discover, load_sidecar, read_file
+from retrieval.backend import open_writer
+from retrieval.corpus import Changes, FileLink, NewArticle
+from retrieval.documents import SOURCES_FILE, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
 from retrieval.embeddings import load_embedder as configured_embedder
-from retrieval.errors import BriefError
-from retrieval.index import IndexWriter, checkpoint_hook, open_store
+from retrieval.index import checkpoint_hook
 from retrieval.passages import Passage, split_passages
 from retrieval.settings import Settings
 
@@ -85,16 +86,14 @@ def ingest(
     counts = {"added": 0, "updated": 0, "unchanged": 0, "removed": 0}
     gone: list[str] = []
     embedded = 0
-    removals = live_removals(settings.index_dir) if rebuild else []
+    checkpoint = checkpoint_hook(settings.crash_checkpoint)
     backend = embedder.backend if embedder else settings.embed_backend
-    with writer_for(settings, settings.embed_model, mid, dim, rebuild, say, backend) as writer:
-        store = writer.store
-        assert store is not None
-        store.remember_removals(removals)  # `brief rm` outlives a rebuild
-        known = store.fingerprints()
+    with open_writer(settings, settings.embed_model, mid, dim, rebuild, say, backend) as writer:
+        known = writer.fingerprints()
         sidecars: dict[Path, dict] = {}
         pending: dict[str, Article] = {}  # new article texts, by content id
-        links: list[tuple[FileRead, list[str]]] = []
+        indexed: dict[str, Article] = {}  # already indexed texts, their metadata perhaps changed
+        links: list[FileLink] = []
         for path in files:
             if path.parent not in sidecars:
                 sidecars[path.parent] = _sidecar(path.parent, skipped)
@@ -123,49 +122,49 @@ def ingest(
                 except Exception as exc:  # e.g. HTML nested too deeply for the extractor
                     skipped.append((where, unexpected(exc)))
                     continue
-                if store.is_removed(article.doc_id):
+                if writer.is_removed(article.doc_id):
                     kept_out = True
                     skipped.append((where, "taken out with `brief rm`; it stays out (brief rm --restore brings it back)"))
                     continue
                 doc_ids.append(article.doc_id)
-                if article.doc_id in pending:
+                if article.doc_id in pending or article.doc_id in indexed:
                     continue  # the same text twice in this run is stored once
-                if store.has_article(article.doc_id):
-                    counts["updated" if store.update_metadata(article) else "unchanged"] += 1
+                if writer.has_article(article.doc_id):
+                    indexed[article.doc_id] = article
                 else:
                     pending[article.doc_id] = article
                     counts[kind] += 1
             # A changed file whose every article failed keeps what was indexed before: no link.
             if doc_ids or kept_out or not read.documents:
-                links.append((read, doc_ids))
+                links.append(FileLink(read.path, read.fingerprint, tuple(doc_ids)))
+        added: list[NewArticle] = []
         if pending:
             if embedder is None:
                 embedder = load_embedder() if load_embedder else configured_embedder(settings)
-            embedded = _embed_and_store(writer, embedder, list(pending.values()), settings.show_progress)
-            writer.checkpoint("embedded")
-        for read, doc_ids in links:
-            store.set_file(read.path, read.fingerprint, doc_ids)
+            added = _embed(embedder, list(pending.values()), settings.show_progress)
+            embedded = sum(len(a.passages) for a in added)
+            checkpoint("embedded")
         present = {str(p) for p in files}
+        dropped: list[str] = []
         for path in known:
             if path not in present and not Path(path).exists():
                 if prune:
-                    store.remove_file(path)
+                    dropped.append(path)
                 else:
                     gone.append(display_path(path))
-        orphans = store.orphan_articles()
-        if orphans:
-            writer.vectors(writer.dim or 384).remove(store.delete_articles(orphans))
-            counts["removed"] = max(0, len(orphans) - counts["updated"])
-        writer.changed = writer.changed or bool(pending or links or orphans)
-        articles_total, passages_total = store.counts()
-    version = getattr(writer, "published", None)
+        applied = writer.apply(Changes(tuple(added), tuple(indexed.values()), tuple(links), tuple(dropped)))
+        counts["updated"] += len(applied.updated)
+        counts["unchanged"] += len(indexed) - len(applied.updated)
+        if applied.deleted:
+            counts["removed"] = max(0, len(applied.deleted) - counts["updated"])
+        articles_total, passages_total = applied.articles, applied.passages
     return IngestReport(
         files_seen=len(files),
         passages_embedded=embedded,
         articles_total=articles_total,
         passages_total=passages_total,
         seconds=time.perf_counter() - started,
-        version=version.version if version else None,
+        version=writer.published_version,
         skipped=skipped,
         gone=gone,
         new_articles=[
@@ -175,29 +174,6 @@ def ingest(
         ],
         **counts,
     )  # fmt: skip
-
-
-def writer_for(
-    settings: Settings, model: str, mid: str, dim: int | None, rebuild: bool, say: Log, backend: str | None = None
-) -> IndexWriter:
-    """The index writer (and its lock) every change to the index goes through: ingest and `brief rm`.
-
-    `backend` is what computed the vectors (default: BRIEF_EMBED_BACKEND); `brief rm` keeps the index's own."""
-    return IndexWriter(
-        settings.index_dir, model, mid, dim, rebuild=rebuild,
-        lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
-        exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
-        backend=backend or settings.embed_backend,
-    )  # fmt: skip
-
-
-def live_removals(index_dir: Path) -> list[tuple[str, str, str | None, str]]:
-    """The articles taken out with `brief rm` in the live version; none when there is no readable index."""
-    try:
-        with open_store(index_dir) as (_, store):
-            return store.removals()
-    except BriefError:  # no index, a damaged one (what a rebuild is for), or one from before `brief rm`
-        return []
 
 
 def unexpected(exc: BaseException) -> str:
@@ -216,17 +192,16 @@ def _sidecar(folder: Path, skipped: list[tuple[str, str]]) -> dict[str, dict]:
         return {}
 
 
-def _embed_and_store(writer: IndexWriter, embedder: Embedder, articles: list[Article], progress: bool) -> int:
-    store = writer.store
-    assert store is not None
+def _embed(embedder: Embedder, articles: list[Article], progress: bool) -> list[NewArticle]:
     per_article: list[list[Passage]] = [split_passages(a, embedder.count_tokens, embedder.max_tokens) for a in articles]
     flat = [p for ps in per_article for p in ps]
     with tqdm(total=len(flat), desc="embedding", unit="passage", disable=not progress or not flat) as bar:
         encoded = embedder.encode_passages([p.text for p in flat], [p.sentences for p in flat], progress=bar)
-    vectors = writer.vectors(embedder.dim)
+    out: list[NewArticle] = []
     i = 0
     for article, passages in zip(articles, per_article, strict=True):
-        vids = store.add_article(article, passages, encoded.sentence_vectors[i : i + len(passages)])
-        vectors.add(vids, encoded.vectors[i : i + len(passages)])
-        i += len(passages)
-    return len(flat)
+        n = len(passages)
+        out.append(NewArticle(article, tuple(passages), encoded.vectors[i : i + n],
+                              tuple(encoded.sentence_vectors[i : i + n])))  # fmt: skip
+        i += n
+    return out

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from retrieval.corpus import Corpus
+from retrieval.fitted import background
 from retrieval.temporal import TimeQuery, parse_question
 from retrieval.terms import TIME_WORDS, query_terms
 
+PRIOR_PASSAGES = 1000  # the weight of the background word statistics, in passages
+GREETING = re.compile(r"^(?:(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening)|please|thanks)\b[\s,!.:;-]*)+", re.I)
 MIN_TYPO_LENGTH = 4  # shorter unknown words are left alone: too many real words are one edit apart
 
 
@@ -28,8 +31,12 @@ class Question:
     corrections: tuple[tuple[str, str], ...] = ()  # (as typed, as searched)
 
     def idf(self, term: str) -> float:
-        """Smoothed inverse document frequency of a term."""
-        return math.log(1 + (self.passages + 1) / (self.df.get(term, 0) + 0.5))
+        """Inverse document frequency of a term, its corpus count smoothed by general prose's."""
+        # The background counts as PRIOR_PASSAGES passages: it decides on a folder of a few
+        # articles (where "place" looks as rare as "Jordan") and fades on a big archive.
+        total, background_df = background()
+        expected = PRIOR_PASSAGES * background_df.get(term, 0) / total
+        return math.log(1 + (self.passages + PRIOR_PASSAGES + 1) / (self.df.get(term, 0) + expected + 0.5))
 
     def unknown_share(self) -> float:
         """The IDF-weighted share of the question's words that no passage uses."""
@@ -44,6 +51,8 @@ class Question:
 
 def read_question(corpus: Corpus, text: str, as_of: date | None = None, dates: bool = True) -> Question:
     """Look a question's words up in the corpus, replace unknown words by their nearest known word, read its time."""
+    # "hello, when did ...": a greeting is not part of the question (nor a word to mend or match).
+    text = GREETING.sub("", text) or text
     terms = [t for t in query_terms(text) if t not in TIME_WORDS]
     df = corpus.document_frequencies(terms)
     search, corrections = text, []

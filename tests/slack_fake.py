@@ -2,7 +2,8 @@
 
 This is the one fake in the suite: Slack itself cannot run here. It answers the Web API methods
 the bot calls and records every call it accepts (and every post to a response_url) for the tests
-to read. `refuse()` makes it answer the next calls of a method as a rate-limited or failing Slack
+to read; file uploads go through files_upload_v2's three steps (files.getUploadURLExternal, the
+bytes to the upload URL, recorded as "upload", then files.completeUploadExternal). `refuse()` makes it answer the next calls of a method as a rate-limited or failing Slack
 does (429 with Retry-After, 503, or a dropped connection); refused calls are kept apart.
 """
 
@@ -56,7 +57,15 @@ class FakeSlack:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode("utf-8")
+                data_bytes = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path.startswith("/upload/"):  # step 2 of files_upload_v2: the file's bytes
+                    fake.record("upload", {"file_id": self.path[len("/upload/") :], "bytes": data_bytes})
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                    return
+                raw = data_bytes.decode("utf-8")
                 if "json" in (self.headers.get("Content-Type") or ""):
                     data = json.loads(raw or "{}")
                 else:
@@ -118,7 +127,14 @@ class FakeSlack:
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": TEAM, "user": "brief"}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": data.get("channel"), "ts": f"{time.time():.6f}"}
+            data["_ts"] = f"{time.time():.6f}"  # the posted message's ts, for tests to reply to
+            return {"ok": True, "channel": data.get("channel"), "ts": data["_ts"]}
+        if method == "files.getUploadURLExternal":  # step 1 of files_upload_v2: where to send the bytes
+            file_id = f"F{len(self.calls):07d}"
+            return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":  # step 3: share the uploaded files
+            files = json.loads(data.get("files") or "[]")
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         return {"ok": True}
 
     def of(self, method: str) -> list[dict[str, Any]]:
@@ -184,15 +200,34 @@ class SlackSender:
         return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))
 
     def click(
-        self, action_id: str, value: str, user: str = "U0USER", channel: str = "C0GENERAL"
-    ) -> tuple[int, str, float]:
+        self, action_id: str, value: str, user: str = "U0USER", channel: str = "C0GENERAL",
+        message_ts: str | None = None,
+    ) -> tuple[int, str, float]:  # fmt: skip
+        """A button click; with `message_ts`, on that visible message (else on an ephemeral one)."""
         self._n += 1
+        container = {"type": "message", "channel_id": channel, "is_ephemeral": message_ts is None}
+        if message_ts:
+            container["message_ts"] = message_ts
         payload = {
             "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user}, "api_app_id": "A0001",
-            "channel": {"id": channel}, "container": {"type": "message", "channel_id": channel},
+            "channel": {"id": channel}, "container": container,
             "trigger_id": f"trig{self._n}", "response_url": f"{self.fake.url}/actions/{self._n}",
             "actions": [{"type": "button", "action_id": action_id, "block_id": "brief_actions", "value": value,
                          "action_ts": f"{time.time():.6f}"}],
+        }  # fmt: skip
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))
+
+    def message_shortcut(
+        self, callback_id: str, text: str, user: str = "U0USER", channel: str = "C0GENERAL"
+    ) -> tuple[int, str, float]:
+        """A message shortcut (type message_action) on a message holding `text`."""
+        self._n += 1
+        payload = {
+            "type": "message_action", "callback_id": callback_id, "team": {"id": TEAM}, "user": {"id": user},
+            "channel": {"id": channel, "name": "general"}, "api_app_id": "A0001", "trigger_id": f"trig{self._n}",
+            "message_ts": "1700000000.000200", "response_url": f"{self.fake.url}/actions/{self._n}",
+            "message": {"type": "message", "user": "U0OTHER", "ts": "1700000000.000200", "text": text},
         }  # fmt: skip
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
         return post(self.app_url, body, "application/x-www-form-urlencoded", sign(self.secret, body))

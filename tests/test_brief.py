@@ -98,7 +98,6 @@ def test_near_identical_passages_are_collapsed(settings: Settings, embedder: Emb
     assert sum("Almora" in p.text for p in result.passages) == 1
 
 
-@pytest.mark.xfail(strict=False, reason="issue 9 (open): the learned answer model, better on the dev sets, ranks this seed case lower; see the README Known limits")
 def test_how_many_prefers_a_number_before_the_counted_thing(seed_brief: Brief) -> None:
     result = seed_brief.ask("How many targets did US forces strike in Iraq and Syria after the attack in Jordan?")
     assert result.answer is not None and "more than 85 targets" in result.answer.text

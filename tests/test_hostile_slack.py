@@ -111,8 +111,9 @@ def test_long_non_ascii_question_keeps_share_and_feedback_working(slack: Harness
     slack.send.command(LONG_QUESTION)
     (answer,) = slack.fake.wait_for("response_url")
     found = buttons(answer)
-    assert set(found) == {kit.SHARE_ACTION, kit.FEEDBACK_UP, kit.FEEDBACK_DOWN}
-    assert all(len(b["value"]) <= 32 for b in found.values())  # an id, not the question
+    marks = {kit.RATE_ACTION + verdict for verdict, _ in kit.RATINGS}
+    assert set(found) == {kit.SHARE_ACTION, kit.FEEDBACK_UP, kit.FEEDBACK_DOWN} | marks
+    assert all(len(b["value"]) <= 32 for b in found.values())  # an id (and a source number), not the question
 
     slack.send.click(kit.SHARE_ACTION, found[kit.SHARE_ACTION]["value"])
     (shared,) = slack.fake.wait_for("chat.postMessage")
@@ -129,10 +130,11 @@ def test_long_non_ascii_question_keeps_share_and_feedback_working(slack: Harness
 def test_unknown_or_garbled_button_values_get_a_clear_reply(
     slack: Harness, value: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    for action in (kit.SHARE_ACTION, kit.FEEDBACK_DOWN):
+    actions = (kit.SHARE_ACTION, kit.FEEDBACK_DOWN, kit.MORE_ACTION, kit.RATE_ACTION + "wrong")
+    for action in actions:
         status, _, _ = slack.send.click(action, value)
         assert status == 200
-    replies = slack.fake.wait_for("response_url", 2)
+    replies = slack.fake.wait_for("response_url", len(actions))
     assert all("no longer stored" in r["text"] and "/brief" in r["text"] for r in replies)
     assert not slack.fake.of("chat.postMessage")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
@@ -219,8 +221,15 @@ def test_log_redaction_covers_every_token_prefix_and_tracebacks() -> None:
 def test_manifest_asks_only_for_scopes_the_code_uses() -> None:
     manifest = yaml.safe_load((ROOT / "slack-manifest.yml").read_text(encoding="utf-8"))
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    # app_mention and message.im events, chat.postMessage, /brief, reactions.add/remove
-    assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write"}
+    # app_mention and message.im events, chat.postMessage, /brief, reactions.add/remove; thread
+    # follow-ups: message.channels and message.groups (channels:history, groups:history); timeline
+    # pictures: files.getUploadURLExternal / completeUploadExternal (files:write)
+    assert scopes == {"app_mentions:read", "im:history", "chat:write", "commands", "reactions:write",
+                      "channels:history", "groups:history", "files:write"}  # fmt: skip
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"app_mention", "message.im", "message.channels", "message.groups", "app_home_opened"}
+    (shortcut,) = manifest["features"]["shortcuts"]
+    assert shortcut["callback_id"] == "brief_ask_message" and manifest["features"]["app_home"]["home_tab_enabled"]
     code = (ROOT / "bot.py").read_text(encoding="utf-8")
     assert "conversations_open" not in code and "conversations_list" not in code  # what im:* would be for
 

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from retrieval.embeddings import Embedder
 from retrieval.index import IndexReader, live_version
 from retrieval.ingest import ingest
 from retrieval.updates import Updater
+from tests.conftest import ingest_killed_at
 from tests.slack_fake import FakeSlack
 
 NEW = (
@@ -89,23 +87,7 @@ def test_kill_9_at_any_step_leaves_a_working_index(
     ingest([seeds_copy], settings, embedder=embedder)
     before = live_version(settings.index_dir).name
     (seeds_copy / "solar.txt").write_text(NEW, encoding="utf-8")
-    env = {**os.environ, "BRIEF_INDEX_DIR": str(settings.index_dir), "BRIEF_PROGRESS": "0",
-           "BRIEF_TEST_CHECKPOINT": step}  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "retrieval.cli", "ingest", str(seeds_copy)],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env,
-    )  # fmt: skip
-    try:
-        assert proc.stderr is not None
-        for line in proc.stderr:  # blocks until the ingest reaches the step (bounded by the test timeout)
-            if line.strip() == f"CHECKPOINT {step}":
-                break
-        else:
-            pytest.fail(f"the ingest never reached {step}")
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=60)
-    assert proc.returncode == -signal.SIGKILL
+    ingest_killed_at(step, seeds_copy, {**os.environ, "BRIEF_INDEX_DIR": str(settings.index_dir), "BRIEF_PROGRESS": "0"})
     # The previous version is still live, loadable and answering.
     assert live_version(settings.index_dir).name == before
     reader = IndexReader(settings.index_dir, embedder.model_id, embedder.dim)

@@ -1,0 +1,650 @@
+"""Postgres backend (psycopg and pgvector live here only): one database that several Brief
+processes share, for corpora past one machine or for more than one bot replica.
+
+Tables mirror the embedded index (retrieval/store.py); passages carry their vector (pgvector,
+an HNSW index for inner product) and their keyword terms as a tsvector of the embedded index's
+own Porter stems (text positions unweighted, headline-and-month positions weighted A). Keyword
+scores are FTS5's BM25 exactly (k1 1.2, b 0.75, the context column weighted CONTEXT_WEIGHT),
+computed from stored term statistics: `terms` holds each stem's document frequency and
+`brief_meta` the passage and token totals, all kept up to date by the writer in the same
+transaction as the rows. So both backends rank alike and answer alike.
+
+One writer at a time (a session advisory lock); each ingest is one transaction, so readers see
+all of it or none of it, and a killed writer leaves nothing behind. Readers notice a new version
+(a counter in `brief_meta`) on their next question.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+
+from retrieval.articles import Article
+from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, Removal, assemble
+from retrieval.embeddings import check_backend
+from retrieval.errors import BriefError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.store import (
+    CONTEXT_WEIGHT,
+    TYPO_MIN_DF,
+    Store,
+    StoredPassage,
+    closest_word,
+    context,
+    event_dates,
+    keyword_plan,
+    now_iso,
+)
+
+LOCK_KEY = 0x42726965  # "Brie": the advisory lock every Brief writer of a database takes
+K1, B = 1.2, 0.75  # FTS5's BM25 constants
+EF_SEARCH_MIN = 100  # HNSW candidates per search (raised to k when k is larger); recall@10 in bench/scale.py
+TABLES = """
+CREATE EXTENSION IF NOT EXISTS vector;
+CREATE TABLE IF NOT EXISTS brief_meta(key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS files(path text PRIMARY KEY, fingerprint text NOT NULL, ingested_at text NOT NULL);
+CREATE TABLE IF NOT EXISTS file_articles(path text NOT NULL, doc_id text NOT NULL, PRIMARY KEY(path, doc_id));
+CREATE INDEX IF NOT EXISTS file_articles_doc ON file_articles(doc_id);
+CREATE TABLE IF NOT EXISTS articles(
+    doc_id text PRIMARY KEY, path text NOT NULL, record integer, title text, outlet text,
+    published text, url text, author text, text text NOT NULL, added_at text NOT NULL);
+CREATE TABLE IF NOT EXISTS terms(term text PRIMARY KEY, df integer NOT NULL);
+CREATE TABLE IF NOT EXISTS removed(doc_id text PRIMARY KEY, path text NOT NULL, title text, removed_at text NOT NULL);
+"""
+PASSAGES = """
+CREATE TABLE IF NOT EXISTS passages(
+    vid bigint PRIMARY KEY, id text NOT NULL UNIQUE, doc_id text NOT NULL REFERENCES articles ON DELETE CASCADE,
+    paragraph integer NOT NULL, start_char integer NOT NULL, end_char integer NOT NULL, text text NOT NULL,
+    published text, event_dates text, tokens integer NOT NULL, terms tsvector NOT NULL, embedding vector({dim}) NOT NULL);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id);
+CREATE INDEX IF NOT EXISTS passages_terms ON passages USING gin(terms);
+CREATE INDEX IF NOT EXISTS passages_embedding ON passages USING hnsw(embedding vector_ip_ops);
+CREATE TABLE IF NOT EXISTS sentences(
+    vid bigint NOT NULL REFERENCES passages ON DELETE CASCADE, n integer NOT NULL, start_char integer NOT NULL,
+    end_char integer NOT NULL, vector bytea NOT NULL, PRIMARY KEY(vid, n));
+"""
+CONTENT = ("sentences", "passages", "file_articles", "files", "articles", "terms")  # what a rebuild empties
+
+
+class DatabaseError(BriefError):
+    """The database cannot be reached or refused a statement."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+def connect(url: str, autocommit: bool = True) -> psycopg.Connection:
+    """A connection with pgvector's types; DatabaseError naming the fix when it cannot connect."""
+    try:
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise DatabaseError(
+            f"cannot connect to the database {redact(url)} ({' '.join(str(exc).split())[:200]}); check "
+            "BRIEF_DATABASE_URL and that the server is running"
+        ) from exc
+    with contextlib.suppress(psycopg.ProgrammingError):  # no vector type yet: the first writer creates it
+        register_vector(conn)
+    return conn
+
+
+def _meta(conn: psycopg.Connection) -> dict[str, str]:
+    try:
+        return dict(conn.execute("SELECT key, value FROM brief_meta").fetchall())
+    except psycopg.errors.UndefinedTable:
+        if not conn.autocommit:
+            conn.rollback()
+        return {}
+
+
+def check_database(url: str) -> None:
+    """NoIndexError when the database holds no Brief corpus yet (DatabaseError when unreachable)."""
+    with connect(url) as conn:
+        if "model_id" not in _meta(conn):
+            raise NoIndexError(no_corpus(url))
+
+
+def no_corpus(url: str) -> str:
+    """The message for a database without a corpus, with the commands that fill it."""
+    return (
+        f"no Brief corpus in the database {redact(url)}; build it with `brief ingest` (BRIEF_DATABASE_URL set) "
+        "or copy an index there with `brief migrate --to URL`"
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Size, model and freshness of a Postgres corpus (`brief stats`)."""
+
+    where: str
+    version: str
+    articles: int
+    passages: int
+    model_id: str
+    dim: int
+    updated_at: str
+    untitled: int
+    undated: int
+
+
+def summary(url: str) -> Summary:
+    """The corpus's size and freshness, from its tables, without the model."""
+    with connect(url) as conn:
+        meta = _meta(conn)
+        if "model_id" not in meta:
+            raise NoIndexError(no_corpus(url))
+        row = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE coalesce(trim(title), '') = ''),"
+            " count(*) FILTER (WHERE published IS NULL) FROM articles"
+        ).fetchone()
+    assert row is not None
+    return Summary(redact(url), f"pg{int(meta.get('version', 0)):06d}", int(row[0]), int(meta.get("passages", 0)),
+                   meta["model_id"], int(meta["dim"]), meta.get("updated_at", ""), int(row[1]), int(row[2]))  # fmt: skip
+
+
+def tsvector(text_terms: Sequence[str], context_terms: Sequence[str]) -> str:
+    """A tsvector literal of a passage's stems: text positions first, then context ones weighted A."""
+    positions: dict[str, list[str]] = {}
+    for i, term in enumerate(text_terms, 1):
+        positions.setdefault(term, []).append(str(min(i, 16383)))
+    for i, term in enumerate(context_terms, len(text_terms) + 1):
+        positions.setdefault(term, []).append(f"{min(i, 16383)}A")
+    return " ".join("'" + t.replace("'", "''") + "':" + ",".join(p) for t, p in positions.items())
+
+
+def bm25(frequencies: Sequence[float], idfs: Sequence[float], tokens: int, avgdl: float) -> float:
+    """FTS5's bm25() for one row: the same terms in the same order, so equal to the last bit."""
+    score = 0.0
+    for f, idf in zip(frequencies, idfs, strict=True):
+        score += idf * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * tokens / avgdl)))
+    return score
+
+
+class PostgresCorpus:
+    """The corpus in a Postgres database, for questions (the `LiveCorpus` protocol)."""
+
+    def __init__(self, url: str, expect_model_id: str | None = None, expect_dim: int | None = None,
+                 exact_limit: int = 50_000, expect_backend: str | None = None) -> None:  # fmt: skip
+        self.url = url
+        self.exact_limit = exact_limit
+        self.conn = connect(url)
+        meta = _meta(self.conn)
+        if "model_id" not in meta:
+            self.conn.close()
+            raise NoIndexError(no_corpus(url))
+        self.meta = meta
+        try:
+            self.expect(expect_model_id, expect_dim, expect_backend)
+        except IndexMismatchError:
+            self.conn.close()
+            raise
+        self._passages = int(meta.get("passages", 0))
+        self._avgdl = int(meta.get("tokens", 0)) / max(1, self._passages)
+        self._vocabulary: dict[str, int] | None = None
+        self._stemmer = Store(":memory:")  # the embedded index's tokenizer, for query words
+        self.lock = threading.Lock()  # one connection shared by the bot's threads
+
+    def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
+        """IndexMismatchError unless the corpus was built with this model (and dimension, and kind of vectors)."""
+        meta, where = self.meta, redact(self.url)
+        if model_id and (meta["model_id"] != model_id or (dim and int(meta["dim"]) != dim)):
+            raise IndexMismatchError(
+                f"the corpus in {where} was built with model {meta['model_id']} ({meta['dim']} dims) but "
+                f"BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or rebuild it with "
+                "`brief ingest --rebuild`"
+            )
+        check_backend(f"the corpus in {where}", self.backend, backend, "rebuild it with `brief ingest --rebuild`")
+
+    @property
+    def backend(self) -> str:
+        """The embedding backend that computed the vectors (BRIEF_EMBED_BACKEND; torch before it was recorded)."""
+        return self.meta.get("backend", "torch")
+
+    @property
+    def version(self) -> str:
+        """The corpus version this reader was opened at."""
+        return f"pg{int(self.meta.get('version', 0)):06d}"
+
+    @property
+    def model_id(self) -> str:
+        """The embedding model the passages were embedded with."""
+        return self.meta["model_id"]
+
+    def is_stale(self) -> bool:
+        """True when a writer has committed since this reader was opened."""
+        try:
+            with self.lock:
+                row = self.conn.execute("SELECT value FROM brief_meta WHERE key = 'version'").fetchone()
+        except psycopg.Error:
+            return False  # the next question reports the database's trouble
+        return row is not None and int(row[0]) != int(self.meta.get("version", 0))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+        self._stemmer.close()
+
+    def _rows(self, sql: str, args: Sequence[Any] = (), settings: Mapping[str, str] | None = None) -> list[tuple]:
+        try:
+            with self.lock:
+                if not settings:
+                    return self.conn.execute(sql, args).fetchall()
+                with self.conn.transaction():
+                    for name, value in settings.items():
+                        self.conn.execute(f"SET LOCAL {name} = {value}")
+                    return self.conn.execute(sql, args).fetchall()
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(
+                f"lost the database {redact(self.url)} ({' '.join(str(exc).split())[:200]}); check that it is running"
+            ) from exc
+
+    # --- the Corpus protocol (retrieval/corpus.py) ----------------------------------------------
+    def passage_count(self) -> int:
+        """Passages in the corpus when this reader was opened."""
+        return self._passages
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """(vid, inner product) of the `k` nearest passages: exact up to `exact_limit` passages, HNSW beyond."""
+        q = np.asarray(vector, np.float32)
+        if self._passages <= self.exact_limit:
+            # "+ 0" keeps the planner off the HNSW index: a small corpus is searched exactly, as FAISS does.
+            sql = "SELECT vid, -(embedding <#> %s) FROM passages ORDER BY (embedding <#> %s) + 0, vid LIMIT %s"
+            return [(int(v), float(s)) for v, s in self._rows(sql, (q, q, k))]
+        sql = "SELECT vid, -(embedding <#> %s) FROM passages ORDER BY embedding <#> %s LIMIT %s"
+        rows = self._rows(sql, (q, q, k), {"hnsw.ef_search": str(max(EF_SEARCH_MIN, k))})
+        return [(int(v), float(s)) for v, s in rows]
+
+    def keyword_search(self, terms: Sequence[str], k: int, df: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
+        """(vid, BM25) of the best keyword matches, as the embedded index's FTS5 scores them."""
+        if df is None or any(t not in df for t in terms):
+            df = self.document_frequencies(terms)
+        kept = keyword_plan(terms, df, self._passages)
+        if not kept:
+            return []
+        with self.lock:
+            stems = self._stemmer.stems(kept)
+        phrases = [stems[w] for w in kept if w in stems]
+        idfs = [max(math.log((self._passages - df[w] + 0.5) / (df[w] + 0.5)), 0.0) or 1e-6 for w in kept if w in stems]
+        query = " | ".join(f"'{t}'" for t in dict.fromkeys(phrases))
+        # Per matching passage and query stem in it: the passage's size and the stem's occurrences in
+        # the text and in the context (weight A); one pass over each matching tsvector.
+        rows = self._rows(
+            "SELECT p.vid, p.tokens, u.lexeme, cardinality(u.positions), cardinality(array_positions(u.weights, 'A'))"
+            " FROM passages p, unnest(p.terms) u WHERE p.terms @@ %s::tsquery AND u.lexeme = ANY(%s)",
+            (query, list(dict.fromkeys(phrases))),
+        )
+        found: dict[int, tuple[int, dict[str, tuple[int, int]]]] = {}
+        for vid, tokens, lexeme, total, in_context in rows:
+            found.setdefault(int(vid), (int(tokens), {}))[1][lexeme] = (total - in_context, in_context)
+        scored: list[tuple[int, float]] = []
+        for vid, (tokens, counts) in found.items():
+            frequencies = []
+            for stem in phrases:
+                in_text, in_context = counts.get(stem, (0, 0))
+                f = float(in_text)
+                for _ in range(in_context):  # FTS5 adds the column weight per occurrence, in this order
+                    f += CONTEXT_WEIGHT
+                frequencies.append(f)
+            scored.append((vid, bm25(frequencies, idfs, tokens, self._avgdl)))
+        scored.sort(key=lambda r: (-r[1], r[0]))
+        return scored[:k]
+
+    def cosines(self, vids: Sequence[int], vector: np.ndarray) -> dict[int, float]:
+        """Cosine of each passage's stored vector to a query vector."""
+        if not vids:
+            return {}
+        rows = dict(self._rows("SELECT vid, embedding FROM passages WHERE vid = ANY(%s)", (list(vids),)))
+        stored = np.vstack([rows[v].to_numpy().astype(np.float32) for v in vids])
+        return dict(zip(vids, (stored @ np.asarray(vector, np.float32)).tolist(), strict=True))
+
+    def passages(self, vids: Sequence[int]) -> dict[int, StoredPassage]:
+        """Passages with their article metadata, by vid."""
+        if not vids:
+            return {}
+        rows = self._rows(
+            "SELECT p.vid, p.id, p.doc_id, p.paragraph, p.start_char, p.end_char, p.text, a.title, a.outlet,"
+            " p.published, a.url, a.path, a.record, p.event_dates"
+            " FROM passages p JOIN articles a USING(doc_id) WHERE p.vid = ANY(%s)",
+            (list(vids),),
+        )
+        return {int(r[0]): StoredPassage(*r) for r in rows}
+
+    def sentences(self, vids: Sequence[int]) -> dict[int, list[tuple[int, int, np.ndarray]]]:
+        """(start, end, vector) of each sentence of these passages, in order, by passage."""
+        out: dict[int, list[tuple[int, int, np.ndarray]]] = {vid: [] for vid in vids}
+        if not vids:
+            return out
+        rows = self._rows(
+            "SELECT vid, start_char, end_char, vector FROM sentences WHERE vid = ANY(%s) ORDER BY vid, n", (list(vids),)
+        )
+        for vid, a, b, v in rows:
+            out[vid].append((a, b, np.frombuffer(v, dtype=np.float16).astype(np.float32)))
+        return out
+
+    def document_frequencies(self, words: Sequence[str]) -> dict[str, int]:
+        """Passages containing each word (as the keyword index stems it); 0 if none."""
+        with self.lock:
+            stems = self._stemmer.stems(list(dict.fromkeys(words)))
+        found = dict(self._rows("SELECT term, df FROM terms WHERE term = ANY(%s)", (list(set(stems.values())),)))
+        return {w: int(found.get(stems.get(w, ""), 0)) for w in words}
+
+    def known_word(self, word: str) -> str | None:
+        """The corpus word nearest to an unknown one (a typo), as written in the corpus; None if none is close."""
+        return closest_word(word, self._stems, self._common_words, self._text_with)
+
+    # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -----------------------
+    def build_info(self) -> tuple[str, int, str]:
+        """The model name, the vectors' dimension and the backend that computed them."""
+        return self.meta["model"], int(self.meta["dim"]), self.backend
+
+    def copy_out(self, batch: int = 500) -> Iterator[list[NewArticle]]:
+        """Every article with its passages and vectors, oldest passage first."""
+        docs = [r[0] for r in self._rows("SELECT doc_id FROM passages GROUP BY doc_id ORDER BY min(vid)")]
+        for i in range(0, len(docs), batch):
+            chunk = docs[i : i + batch]
+            order = {d: n for n, d in enumerate(chunk)}
+            articles = sorted(self._rows(f"SELECT {ARTICLE_ROW} FROM articles WHERE doc_id = ANY(%s)", (chunk,)),
+                              key=lambda a: order[a[0]])  # fmt: skip
+            passages = self._rows(f"SELECT {PASSAGE_ROW}, embedding FROM passages WHERE doc_id = ANY(%s)", (chunk,))
+            vectors = {int(p[0]): p[-1].to_numpy().astype(np.float32) for p in passages}
+            rows = [tuple(p[:-1]) for p in passages]
+            yield assemble(articles, rows, self.sentences(list(vectors)), vectors)  # type: ignore[arg-type]
+
+    def file_links(self) -> list[FileLink]:
+        """Every known file with its articles."""
+        links: dict[str, list[str]] = {}
+        for path, doc_id in self._rows("SELECT path, doc_id FROM file_articles ORDER BY path, doc_id"):
+            links.setdefault(path, []).append(doc_id)
+        rows = self._rows("SELECT path, fingerprint FROM files ORDER BY path")
+        return [FileLink(path, fingerprint, tuple(links.get(path, []))) for path, fingerprint in rows]
+
+    def removals(self) -> list[Removal]:
+        """Articles taken out with `brief rm`."""
+        return [tuple(r) for r in self._rows("SELECT doc_id, path, title, removed_at FROM removed ORDER BY removed_at, doc_id")]  # type: ignore[misc]
+
+    def _stems(self, words: list[str]) -> dict[str, str]:
+        with self.lock:
+            return self._stemmer.stems(words)
+
+    def _common_words(self) -> dict[str, int]:
+        if self._vocabulary is None:
+            self._vocabulary = dict(self._rows("SELECT term, df FROM terms WHERE df >= %s", (TYPO_MIN_DF,)))
+        return self._vocabulary
+
+    def _text_with(self, term: str) -> str | None:
+        rows = self._rows(
+            "SELECT text FROM passages WHERE terms @@ %s::tsquery ORDER BY vid LIMIT 1",
+            ("'" + term.replace("'", "''") + "':D",),
+        )
+        return str(rows[0][0]) if rows else None
+
+
+class PostgresWriter:
+    """The one writer of a Postgres corpus (the `CorpusWriter` protocol): holds the advisory lock,
+    applies changes in one transaction and commits them, with a new version number, on close."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        model_id: str,
+        dim: int | None,
+        rebuild: bool = False,
+        lock_timeout_s: float = 600.0,
+        on_wait: Callable[[str], None] | None = None,
+        checkpoint: Callable[[str], None] | None = None,
+        backend: str = "torch",
+    ) -> None:
+        self.url = url
+        self.model, self.model_id, self.dim = model, model_id, dim
+        self.backend = backend
+        self.rebuild = rebuild
+        self.lock_timeout_s = lock_timeout_s
+        self.on_wait = on_wait
+        self.checkpoint = checkpoint or (lambda _step: None)
+        self.conn: psycopg.Connection | None = None
+        self.changed = False
+        self._version: str | None = None
+        self._stemmer = Store(":memory:")
+
+    def __enter__(self) -> PostgresWriter:
+        self.conn = connect(self.url, autocommit=True)
+        try:
+            self._acquire_lock()
+            self.conn.autocommit = False
+            self._prepare()
+        except BaseException:
+            self.conn.close()
+            raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        conn = self.conn
+        assert conn is not None
+        try:
+            if exc_type is None and self.changed:
+                n = int(self._get("version", "0")) + 1
+                self._set(version=str(n), updated_at=now_iso())
+                self.checkpoint("committing")
+                conn.commit()
+                self._version = f"pg{n:06d}"
+            else:
+                conn.rollback()
+        except psycopg.Error as err:
+            raise DatabaseError(f"cannot write to the database {redact(self.url)} ({err}); nothing was changed") from err
+        finally:
+            conn.close()  # also releases the advisory lock
+            self._stemmer.close()
+
+    @property
+    def published_version(self) -> str | None:
+        """The version committed on close; None if nothing changed."""
+        return self._version
+
+    def _acquire_lock(self) -> None:
+        assert self.conn is not None
+        deadline = time.monotonic() + self.lock_timeout_s
+        told = False
+        while not self.conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    f"another ingest is updating the corpus in {redact(self.url)}; try again when it has finished"
+                )
+            if not told and self.on_wait:
+                self.on_wait(f"waiting for another ingest to finish updating {redact(self.url)} ...")
+                told = True
+            time.sleep(0.2)
+
+    def _prepare(self) -> None:
+        conn = self._conn()
+        conn.execute(TABLES)
+        register_vector(conn)
+        meta = _meta(conn)
+        if self.rebuild:
+            conn.execute("DROP TABLE IF EXISTS sentences, passages")
+            conn.execute("TRUNCATE " + ", ".join(t for t in CONTENT if t not in ("sentences", "passages")))
+            conn.execute("DELETE FROM brief_meta WHERE key NOT IN ('version', 'created_at')")
+            meta = {k: v for k, v in meta.items() if k in ("version", "created_at")}
+            self.changed = True
+        elif "model_id" in meta and (meta["model_id"] != self.model_id or (self.dim and int(meta["dim"]) != self.dim)):
+            raise IndexMismatchError(
+                f"the corpus in {redact(self.url)} was built with model {meta['model_id']} ({meta['dim']} dims) but "
+                f"BRIEF_EMBED_MODEL is {self.model_id}; set it back, or rebuild with `brief ingest --rebuild`"
+            )
+        elif "model_id" in meta:
+            where = f"the corpus in {redact(self.url)}"
+            check_backend(where, meta.get("backend", "torch"), self.backend, "rebuild with `brief ingest --rebuild`")
+        if "dim" in meta:
+            self.dim = int(meta["dim"])
+        if self.dim:
+            self._create_passages(self.dim)
+        self._set(model=self.model, model_id=self.model_id, backend=self.backend,
+                  created_at=meta.get("created_at") or now_iso())  # fmt: skip
+        for key in ("passages", "tokens", "version"):
+            meta.setdefault(key, "0")
+            self._set(**{key: meta[key]})
+
+    def _create_passages(self, dim: int) -> None:
+        self._conn().execute(PASSAGES.format(dim=int(dim)))
+        self._set(dim=str(dim))
+        self.dim = dim
+
+    def _conn(self) -> psycopg.Connection:
+        if self.conn is None:
+            raise RuntimeError("the Postgres writer is used outside its `with` block")
+        return self.conn
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            with self._conn().cursor() as cur:
+                cur.executemany(sql, rows)
+
+    def _get(self, key: str, default: str) -> str:
+        row = self._conn().execute("SELECT value FROM brief_meta WHERE key = %s", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set(self, **values: str) -> None:
+        self._many(
+            "INSERT INTO brief_meta(key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            list(values.items()),
+        )
+
+    # --- the CorpusWriter protocol (retrieval/corpus.py) ------------------------------------------
+    def fingerprints(self) -> dict[str, str]:
+        """Known file paths with the fingerprint they were ingested at."""
+        return dict(self._conn().execute("SELECT path, fingerprint FROM files").fetchall())
+
+    def has_article(self, doc_id: str) -> bool:
+        """True if the article text is already indexed."""
+        return self._conn().execute("SELECT 1 FROM articles WHERE doc_id = %s", (doc_id,)).fetchone() is not None
+
+    def is_removed(self, doc_id: str) -> bool:
+        """True if this article text was taken out with `brief rm`."""
+        return self._conn().execute("SELECT 1 FROM removed WHERE doc_id = %s", (doc_id,)).fetchone() is not None
+
+    def apply(self, changes: Changes) -> Applied:
+        """Apply a batch of changes inside the writer's transaction (committed on close)."""
+        conn = self._conn()
+        if changes.added:
+            if not self.dim:
+                self._create_passages(int(changes.added[0].vectors.shape[1]))
+            self.add(changes.added)
+        updated = frozenset(a.doc_id for a in changes.updated if self._update_metadata(a))
+        self._many(
+            "INSERT INTO removed(doc_id, path, title, removed_at) VALUES (%s, %s, %s, %s) ON CONFLICT (doc_id) DO UPDATE"
+            " SET path = excluded.path, title = excluded.title, removed_at = excluded.removed_at",
+            list(changes.removals),
+        )
+        for link in changes.files:
+            conn.execute(
+                "INSERT INTO files(path, fingerprint, ingested_at) VALUES (%s, %s, %s) ON CONFLICT (path) DO UPDATE"
+                " SET fingerprint = excluded.fingerprint, ingested_at = excluded.ingested_at",
+                (link.path, link.fingerprint, now_iso()),
+            )
+            conn.execute("DELETE FROM file_articles WHERE path = %s", (link.path,))
+            self._many("INSERT INTO file_articles(path, doc_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                             [(link.path, d) for d in link.doc_ids])  # fmt: skip
+        for path in changes.dropped_files:
+            conn.execute("DELETE FROM files WHERE path = %s", (path,))
+            conn.execute("DELETE FROM file_articles WHERE path = %s", (path,))
+        orphans = [r[0] for r in conn.execute(
+            "SELECT doc_id FROM articles a WHERE NOT EXISTS (SELECT 1 FROM file_articles f WHERE f.doc_id = a.doc_id)"
+            " ORDER BY doc_id")]  # fmt: skip
+        deleted = tuple(dict.fromkeys([*changes.deleted, *orphans]))
+        if deleted and self.dim:
+            vids = [r[0] for r in conn.execute("SELECT vid FROM passages WHERE doc_id = ANY(%s)", (list(deleted),))]
+            self._tally(vids, -1)
+        if deleted:
+            conn.execute("DELETE FROM articles WHERE doc_id = ANY(%s)", (list(deleted),))  # passages cascade
+        self.changed = self.changed or bool(changes.added or changes.removals or updated or changes.files or changes.dropped_files or deleted)
+        articles = int(conn.execute("SELECT count(*) FROM articles").fetchone()[0])
+        return Applied(updated, deleted, articles, int(self._get("passages", "0")))
+
+    def add(self, added: Sequence[NewArticle]) -> None:
+        """Insert articles with their passages, vectors and sentence vectors (COPY: bulk loads are fast)."""
+        conn = self._conn()
+        row = conn.execute("SELECT coalesce(max(vid), 0) FROM passages").fetchone()
+        vid = int(row[0]) if row else 0  # ids as SQLite gives them: one past the largest
+        pairs = [(p.text, context(new.article)) for new in added for p in new.passages]
+        terms = iter(self._stemmer.tokens(pairs))
+        first = vid + 1
+        with conn.cursor() as cur:
+            with cur.copy("COPY articles(doc_id, path, record, title, outlet, published, url, author, text, added_at)"
+                          " FROM STDIN") as copy:  # fmt: skip
+                for new in added:
+                    a = new.article
+                    copy.write_row((a.doc_id, a.path, a.record, a.title, a.outlet, _iso(a), a.url, a.author, a.text,
+                                    now_iso()))  # fmt: skip
+            with cur.copy("COPY passages(vid, id, doc_id, paragraph, start_char, end_char, text, published, event_dates,"
+                          " tokens, terms, embedding) FROM STDIN") as copy:  # fmt: skip
+                for new in added:
+                    for passage, vector in zip(new.passages, new.vectors, strict=True):
+                        vid += 1
+                        text_terms, context_terms = next(terms)
+                        _, stored = event_dates(passage.text, new.article.published)
+                        copy.write_row((vid, passage.id, passage.doc_id, passage.paragraph, passage.start, passage.end,
+                                        passage.text, _iso(new.article), stored, len(text_terms) + len(context_terms),
+                                        tsvector(text_terms, context_terms), np.asarray(vector, np.float32)))  # fmt: skip
+            with cur.copy("COPY sentences(vid, n, start_char, end_char, vector) FROM STDIN") as copy:
+                v = first
+                for new in added:
+                    for passage, sentence_vectors in zip(new.passages, new.sentence_vectors, strict=True):
+                        for n, ((a, b), vec) in enumerate(zip(passage.sentences, sentence_vectors, strict=True)):
+                            copy.write_row((v, n, a, b, np.asarray(vec).astype(np.float16).tobytes()))
+                        v += 1
+        self._tally(list(range(first, vid + 1)), +1)
+
+    def _tally(self, vids: list[int], sign: int) -> None:
+        """Count passages in (+1) or out (-1) of the term statistics BM25 reads."""
+        if not vids:
+            return
+        conn = self._conn()
+        conn.execute(
+            "INSERT INTO terms(term, df) SELECT u.lexeme, %s * count(*) FROM passages p, unnest(p.terms) u"
+            " WHERE p.vid = ANY(%s) GROUP BY u.lexeme ON CONFLICT (term) DO UPDATE SET df = terms.df + excluded.df",
+            (sign, vids),
+        )
+        if sign < 0:
+            conn.execute("DELETE FROM terms WHERE df <= 0")
+        row = conn.execute("SELECT count(*), coalesce(sum(tokens), 0) FROM passages WHERE vid = ANY(%s)", (vids,)).fetchone()
+        assert row is not None
+        self._set(passages=str(int(self._get("passages", "0")) + sign * int(row[0])),
+                  tokens=str(int(self._get("tokens", "0")) + sign * int(row[1])))  # fmt: skip
+
+    def _update_metadata(self, article: Article) -> bool:
+        conn = self._conn()
+        row = conn.execute("SELECT title, outlet, published, url, author FROM articles WHERE doc_id = %s",
+                           (article.doc_id,)).fetchone()  # fmt: skip
+        new = (article.title, article.outlet, _iso(article), article.url, article.author)
+        if row is None or tuple(row) == new:
+            return False
+        conn.execute("UPDATE articles SET title=%s, outlet=%s, published=%s, url=%s, author=%s WHERE doc_id=%s",
+                     (*new, article.doc_id))  # fmt: skip
+        rows = conn.execute("SELECT vid, text FROM passages WHERE doc_id = %s ORDER BY vid", (article.doc_id,)).fetchall()
+        vids = [int(r[0]) for r in rows]
+        self._tally(vids, -1)
+        tokens = self._stemmer.tokens([(text, context(article)) for _, text in rows])
+        for (vid, passage), (text, ctx) in zip(rows, tokens, strict=True):
+            _, stored = event_dates(passage, article.published)
+            conn.execute("UPDATE passages SET published=%s, event_dates=%s, tokens=%s, terms=%s::tsvector WHERE vid=%s",
+                         (new[2], stored, len(text) + len(ctx), tsvector(text, ctx), vid))  # fmt: skip
+        self._tally(vids, +1)
+        return True
+
+
+def _iso(article: Article) -> str | None:
+    return article.published.isoformat() if article.published else None
