@@ -207,10 +207,18 @@ class _TorchRunner(_Runner):
         self.max_seq_length = int(self._model.max_seq_length)
         self._tokenizer = self._model.tokenizer
         self._transformer = self._model[0]
+        # transformers re-sets the Rust tokenizer's truncation and padding whenever a call asks for
+        # others, and a change while another thread encodes fails ("Already borrowed"). So counting
+        # uses its own copy, and the one setting every encoding call asks for is made here, once.
+        from tokenizers import Tokenizer
+
+        self._counter = Tokenizer.from_str(self._tokenizer.backend_tokenizer.to_str())
+        self._counter.no_padding()
+        self._counter.no_truncation()
+        self.tokenize(["warm up"], offsets=False)
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        encoded = self._tokenizer(texts, add_special_tokens=False, truncation=False, verbose=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        return [len(e.ids) for e in self._counter.encode_batch(texts, add_special_tokens=False)]
 
     def tokenize(self, texts: list[str], offsets: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         features = self._tokenizer(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +60,30 @@ def test_threads_and_backend_are_settings_with_clear_errors() -> None:
 
 
 def test_a_question_runs_on_one_thread_and_an_ingest_on_the_configured_ones(settings_base: Settings) -> None:
-    embedder = Embedder(settings_base.embed_model, threads=2)
-    import torch  # only to read the thread count the embedder left behind
+    import torch  # only to read the thread count each forward pass ran with
 
-    embedder.encode_passages(TEXTS[:2], [spans(t) for t in TEXTS[:2]])
-    assert torch.get_num_threads() == 2
+    embedder = Embedder(settings_base.embed_model, threads=2, batch_size=1)
+    runner = embedder._runner
+    forward = runner.token_embeddings
+    calls: list[tuple[str, int]] = []
+
+    def spy(ids: np.ndarray, mask: np.ndarray, threads: int) -> np.ndarray:
+        """The real forward pass, noting the Python thread and torch's compute threads it ran on."""
+        out = forward(ids, mask, threads)
+        calls.append((threading.current_thread().name, torch.get_num_threads()))
+        return out
+
+    runner.token_embeddings = spy  # type: ignore[method-assign]
+    encoded = embedder.encode_passages(TEXTS, [spans(t) for t in TEXTS])
+    # An ingest: one batch per worker thread (BRIEF_THREADS=2), each batch on one compute thread.
+    assert len(calls) == len(TEXTS) and {n for _, n in calls} == {1}
+    names = {name for name, _ in calls}
+    assert 1 <= len(names) <= 2 and all(name.startswith("brief-embed") for name in names)
+    serial = Embedder(settings_base.embed_model, threads=1, batch_size=1).encode_passages(TEXTS, [spans(t) for t in TEXTS])
+    assert np.allclose(encoded.vectors, serial.vectors, atol=1e-6)
+    calls.clear()
     embedder.encode_queries(["when did it happen?"])
-    assert torch.get_num_threads() == 1
+    assert calls == [(threading.current_thread().name, 1)]  # a question: the caller's thread, one compute thread
 
 
 def test_onnx_embedder_computes_the_torch_vectors(embedder: Embedder, onnx_embedder: Embedder) -> None:
