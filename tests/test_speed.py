@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,9 +12,9 @@ import numpy as np
 import pytest
 
 from retrieval import Brief, IndexMismatchError, Settings
+from retrieval.backend import open_corpus
 from retrieval.embeddings import Embedder
 from retrieval.errors import ConfigError
-from retrieval.index import live_version
 from retrieval.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,22 +108,46 @@ def test_int8_embedder_stays_close_and_is_exported_once(
     assert np.isclose(np.linalg.norm(int8.encode_queries(["norm"])[0]), 1.0, atol=1e-5)
 
 
-def test_manifest_records_the_backend_and_int8_needs_a_rebuild(
-    settings: Settings, onnx_embedder: Embedder, embedder: Embedder, onnx_cache: Path
+def recorded_backend(settings: Settings) -> str:
+    """The embedding backend the corpus says built it (the manifest, or Postgres's brief_meta)."""
+    corpus = open_corpus(settings)
+    try:
+        return corpus.build_info()[2]  # type: ignore[attr-defined]
+    finally:
+        corpus.close()
+
+
+def test_the_corpus_records_the_backend_and_int8_needs_a_rebuild(
+    backend_settings: Settings, onnx_embedder: Embedder, embedder: Embedder, onnx_cache: Path
 ) -> None:
+    settings = backend_settings
     ingest([SEEDS], settings, embedder=onnx_embedder)
-    manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
-    assert manifest["backend"] == "onnx"
-    # torch computes the same fp32 vectors: it answers from (and updates) an index ONNX built
+    assert recorded_backend(settings) == "onnx"
+    # torch computes the same fp32 vectors: it answers from (and updates) a corpus ONNX built
     result = Brief(settings.with_(embed_backend="torch"), embedder).ask("when did Biden first strike Syria?")
     assert result.passages
     int8 = Embedder(settings.embed_model, backend="onnx-int8", cache_dir=onnx_cache)
-    with pytest.raises(IndexMismatchError, match="BRIEF_EMBED_BACKEND is onnx-int8; set it back to onnx, or rebuild"):
+    refused = "BRIEF_EMBED_BACKEND is onnx-int8; set it back to onnx, or rebuild"
+    with pytest.raises(IndexMismatchError, match=refused):
         Brief(settings, int8).ask("when did Biden first strike Syria?")
+    with pytest.raises(IndexMismatchError, match=refused):  # an update would mix kinds of vectors
+        ingest([SEEDS], settings, embedder=int8)
     ingest([SEEDS], settings, embedder=int8, rebuild=True)
-    manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
-    assert manifest["backend"] == "onnx-int8"
+    assert recorded_backend(settings) == "onnx-int8"
     assert Brief(settings, int8).ask("when did Biden first strike Syria?").passages
+
+
+def test_keyword_search_returns_at_most_k_matches(backend_settings: Settings, embedder: Embedder) -> None:
+    ingest([SEEDS], backend_settings, embedder=embedder)
+    corpus = open_corpus(backend_settings)
+    try:
+        words = ["syria", "strike", "the", "us", "militias"]
+        many = corpus.keyword_search(words, 50)
+        assert len(many) > 3  # the seeds have more matches than asked for below
+        best = corpus.keyword_search(words, 3)
+        assert [round(score, 9) for _, score in best] == [round(score, 9) for _, score in many[:3]]  # the 3 best
+    finally:
+        corpus.close()
 
 
 def test_commands_without_the_model_import_neither_torch_nor_onnxruntime(seed_brief: Brief, tmp_path: Path) -> None:
