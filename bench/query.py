@@ -1,6 +1,6 @@
 """Ask latency on the RealTime QA index, idle and with a second process keeping one core busy.
 
-python bench/query.py [--questions 200] [--busy] [--index bench/results/rtqa-index] [--untuned]
+python bench/query.py [--questions 200] [--busy] [--index bench/results/rtqa-index] [--untuned] [--backend onnx]
 
 The questions are RealTime QA's (asked on their own dates) topped up with SQuAD dev questions
 (seed 13), all asked of the RealTime QA index: latency is what is measured here, quality is
@@ -26,6 +26,7 @@ from common import machine, percentile
 from devsets import CACHE, available, rtqa_questions, squad_questions
 
 from retrieval import Brief, Settings
+from retrieval.settings import BACKENDS
 
 
 @contextmanager
@@ -90,17 +91,21 @@ def main() -> None:
     parser.add_argument("--busy", action="store_true", help="also measure with one core kept busy")
     parser.add_argument("--untuned", action="store_true", help="also measure with default (all-core) threads")
     parser.add_argument("--index", type=Path, default=CACHE / "rtqa-index", help="a built RealTime QA index")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch", help="BRIEF_EMBED_BACKEND for the questions")
     args = parser.parse_args()
     if not available("rtqa") or not (args.index / "CURRENT").is_file():
         print(f"skipped: no RealTime QA index at {args.index} (build it: python bench/devsets.py rtqa)")
         return
-    settings = Settings.from_env(env={}, dotenv_path=None).with_(index_dir=args.index, show_progress=False)
+    settings = Settings.from_env(env={}, dotenv_path=None).with_(
+        index_dir=args.index, show_progress=False, embed_backend=args.backend
+    )
     brief = Brief(settings)
     asked = questions(args.questions)
     for text, as_of in asked[:5]:
         brief.ask(text, as_of=as_of)  # warm up: model, index, SQLite pages
     print(f"# bench/query.py — {machine()}; load average before: {os.getloadavg()[0]:.2f}")
-    print(f"index: {args.index} ({brief.reader().passage_count()} passages); {len(asked)} questions")
+    print(f"index: {args.index} ({brief.reader().passage_count()} passages); {len(asked)} questions; "
+          f"backend {args.backend}")  # fmt: skip
     print(f"{'condition':28} {'p50 ms':>7} {'p95 ms':>7} {'mean ms':>8} {'CPU ms/q':>9}")
     runs = [("idle", False)] + ([("one core busy", True)] if args.busy else [])
     for label, busy in runs:

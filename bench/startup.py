@@ -39,14 +39,14 @@ print(json.dumps({"import": t1 - t0, **steps, "first ask": t3 - t2, "heavy": hea
 """
 
 
-def spawn(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Wall seconds of one fresh process, and what it printed."""
+def spawn(argv: list[str], env: dict[str, str]) -> tuple[float, str, str]:
+    """Wall seconds of one fresh process, and what it printed (stdout, stderr)."""
     t = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     seconds = time.perf_counter() - t
     if done.returncode not in (0, 1):
         raise SystemExit(f"{argv} failed: {done.stderr[-2000:]}")
-    return seconds, done.stdout
+    return seconds, done.stdout, done.stderr
 
 
 def main() -> None:
@@ -75,8 +75,13 @@ def main() -> None:
     for backend in args.backends.split(","):
         runs = []
         for _ in range(args.runs):
-            seconds, out = spawn([sys.executable, "-c", CHILD], {**env, "BRIEF_EMBED_BACKEND": backend})
+            seconds, out, err = spawn([sys.executable, "-c", CHILD], {**env, "BRIEF_EMBED_BACKEND": backend})
+            if not out.strip():  # e.g. an int8 backend on an fp32 index: refused, with the reason
+                print(f"{'ready, ' + backend:34} not measured: {err.strip().splitlines()[-1][-200:]}")
+                break
             runs.append((seconds, json.loads(out.strip().splitlines()[-1])))
+        if not runs:
+            continue
         seconds, steps = min(runs, key=lambda r: r[0])
         parts = ", ".join(f"{k} {v:.2f}" for k, v in steps.items() if k != "heavy")
         print(f"{'ready, ' + backend:34} {seconds:6.2f} s  ({parts}; loaded: {', '.join(steps['heavy'])})")
