@@ -349,8 +349,10 @@ def export_onnx(folder: Path, target: Path) -> None:
         from transformers import AutoModel
     except ImportError as exc:
         raise ConfigError(
-            f"the ONNX export {target} is missing and torch is not installed to make it; run "
-            "`brief prepare-model` where torch is installed and copy the cache folder, or set BRIEF_EMBED_BACKEND=torch"
+            f"the ONNX export {target} is missing and torch is not installed to make it; where torch is installed, "
+            "run `python -c 'from retrieval import Settings; from retrieval.embeddings import load_embedder; "
+            "load_embedder(Settings.from_env())'` with the same BRIEF_EMBED_BACKEND and copy its BRIEF_MODEL_CACHE "
+            "folder here, or set BRIEF_EMBED_BACKEND=torch"
         ) from exc
 
     class TokenEmbeddings(torch.nn.Module):
