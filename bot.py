@@ -34,7 +34,7 @@ from slack_sdk.webhook import WebhookClient
 
 from retrieval import Brief, BriefError, Result, Settings, feedback_report, followup
 from retrieval import blocks as kit
-from retrieval.brief import Stats
+from retrieval.brief import Stats, warm_up
 from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
 from retrieval.channels import defaults as channel_defaults
 from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
@@ -891,6 +891,17 @@ def prepare(brief: Brief, out: TextIO) -> None:
     )
 
 
+def warm(brief: Brief) -> None:
+    """Load the model and the index before the first question; a failure is logged (and the
+    first question reports it again)."""
+    try:
+        steps = warm_up(brief)
+    except BriefError as exc:
+        log.warning("could not load the model and the index: %s", exc)
+        return
+    log.info("model and index loaded in %.1f s", steps["model + index"])
+
+
 def console(brief: Brief, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """Answer questions typed at a prompt until end of input; `help`, `stats` and `timeline <topic>`
     work as they do after `/brief`."""
@@ -962,6 +973,8 @@ def main(argv: list[str] | None = None) -> int:
     except BriefError as exc:
         print(f"brief: {exc}", file=sys.stderr)
         return exc.exit_code
+    # The model and the index load while Slack connects; a question that comes first waits for them.
+    threading.Thread(target=warm, args=(brief,), name="brief-warm-up", daemon=True).start()
     mode = "console" if args.console else settings.slack_mode
     client = web_client(settings)
     updater = Updater(brief, announcer(settings, client) if mode != "console" else None)

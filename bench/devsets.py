@@ -115,7 +115,11 @@ class CachedEmbedder:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS enc(key TEXT PRIMARY KEY, vec BLOB, sents BLOB, n INTEGER)")
-        self.model_id, self.dim = embedder.model_id, embedder.dim
+        from retrieval.embeddings import precision
+
+        self.model_id, self.dim, self.backend = embedder.model_id, embedder.dim, embedder.backend
+        # torch and onnx compute the same fp32 vectors and share entries; int8 ones are kept apart.
+        self._key = self.model_id + ("" if precision(self.backend) == "fp32" else "#" + precision(self.backend))
         self._queries: dict[str, np.ndarray] = {}  # questions encoded in one batch up front
         self.max_tokens, self.batch_size = embedder.max_tokens, embedder.batch_size
 
@@ -131,7 +135,7 @@ class CachedEmbedder:
     def encode_passages(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]], progress: Any = None):
         from retrieval.embeddings import EncodedPassages
 
-        keys = [hashlib.sha1((self.model_id + json.dumps([t, list(map(list, s))])).encode()).hexdigest()
+        keys = [hashlib.sha1((self._key + json.dumps([t, list(map(list, s))])).encode()).hexdigest()
                 for t, s in zip(texts, spans, strict=True)]  # fmt: skip
         found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for lo in range(0, len(keys), 500):
@@ -156,17 +160,11 @@ class CachedEmbedder:
 
 def load_embedder() -> Any:
     """The configured model (bundled MiniLM unless BRIEF_EMBED_MODEL says otherwise), with the disk cache."""
-    import faiss
-    import torch
-
     from retrieval import Settings
-    from retrieval.embeddings import Embedder
+    from retrieval.embeddings import load_embedder as configured
 
-    # One question at a time needs one thread; more only fight over the machine's two cores.
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    settings = Settings.from_env(dotenv_path=None)
-    return CachedEmbedder(Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size))
+    # Questions run on one thread (retrieval/embeddings.py); BRIEF_EMBED_BACKEND picks torch or ONNX.
+    return CachedEmbedder(configured(Settings.from_env(dotenv_path=None)))
 
 
 def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None, tag: str = "",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -17,7 +19,7 @@ from retrieval.backend import check_corpus, open_corpus
 from retrieval.catalog import RemoveReport, Restored, Shown
 from retrieval.corpus import LiveCorpus
 from retrieval.dates import DateMention, period_label
-from retrieval.embeddings import Embedder
+from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
 from retrieval.index import Gap, metadata_gaps
@@ -156,7 +158,7 @@ class Brief:
             if self._embedder is None:
                 s = self.settings
                 try:
-                    self._embedder = Embedder(s.embed_model, s.hf_offline, s.embed_batch_size)
+                    self._embedder = load_embedder(s)
                 except OSError as exc:
                     raise ConfigError(model_error(s.embed_model, s.hf_offline, exc)) from exc
             return self._embedder
@@ -168,9 +170,8 @@ class Brief:
         if current is None or current.is_stale():
             if current is None:
                 check_corpus(self.settings)  # no index: say so before loading the model
-            embedder = self.embedder
             try:
-                fresh = open_corpus(self.settings, embedder.model_id, embedder.dim)
+                fresh = self._open()
             except BriefError as exc:
                 if current is None:
                     raise
@@ -181,6 +182,30 @@ class Brief:
                 # Questions in flight keep their reference to the old version until they finish.
                 self._reader = current = fresh
         return current
+
+    def _open(self) -> LiveCorpus:
+        """The live corpus version, opened while the model loads in a second thread (on a cold start
+        each takes seconds), then checked against the model."""
+        loading = None
+        if self._embedder is None:
+            loading = threading.Thread(target=self._load_model_quietly, name="brief-model-load", daemon=True)
+            loading.start()
+        try:
+            fresh = open_corpus(self.settings)
+        finally:
+            if loading is not None:
+                loading.join()
+        try:
+            embedder = self.embedder  # a model that failed to load raises its error here
+            fresh.expect(embedder.model_id, embedder.dim, embedder.backend)
+        except BaseException:
+            fresh.close()
+            raise
+        return fresh
+
+    def _load_model_quietly(self) -> None:
+        with contextlib.suppress(BriefError):  # reported by the caller, which asks for the model again
+            _ = self.embedder
 
     def model(self, reader: LiveCorpus) -> AnswerModel | None:
         """The fitted answer model for the index's embedding model (or the one given, when fitting)."""
@@ -291,13 +316,22 @@ class Brief:
         self._embedded_only("rm --restore")
         return catalog.removed(self.settings.index_dir)
 
-
     def _embedded_only(self, command: str) -> None:
         if self.settings.database_url:
             raise UsageError(
                 f"`brief {command}` reads the embedded index only, not yet a Postgres corpus; copy the corpus into an "
                 "index folder with `brief migrate --from URL --index FOLDER` and run it there with BRIEF_DATABASE_URL unset"
             )
+
+
+def warm_up(brief: Brief) -> dict[str, float]:
+    """Load the model and open the index side by side, then answer one throwaway question, so the
+    first real question finds everything loaded; returns the seconds each step took."""
+    started = time.perf_counter()
+    brief.reader()
+    loaded = time.perf_counter()
+    brief.ask("warm up")
+    return {"model + index": loaded - started, "warm-up question": time.perf_counter() - loaded}
 
 
 def model_error(model: str, offline: bool, exc: Exception) -> str:

@@ -132,7 +132,7 @@ def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -
     lock, as an ingest does; the removal is remembered so their files do not bring them back."""
     manifest = Manifest.read(live_version(settings.index_dir))
     say = log or (lambda _msg: None)
-    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, say) as writer:
+    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, say, manifest.backend) as writer:
         store = writer.store
         assert store is not None
         found: dict[str, StoredArticle] = {}
@@ -152,7 +152,8 @@ def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) 
     """Undo `brief rm` for removed articles named by id (or a 6+ character prefix) or file path: the
     next ingest (or the watcher's next update) reads their files again and adds them back."""
     manifest = Manifest.read(live_version(settings.index_dir))
-    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None)) as writer:
+    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None),
+                      manifest.backend) as writer:
         store = writer.store
         assert store is not None
         found: dict[str, Restored] = {}

@@ -71,6 +71,10 @@ class LiveCorpus(Corpus, Protocol):
         """The embedding model the passages were embedded with."""
         ...
 
+    def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
+        """IndexMismatchError unless the passages were embedded with this model (dimension, kind of vectors)."""
+        ...
+
     def is_stale(self) -> bool:
         """True when a newer version has gone live since this one was opened."""
         ...
@@ -157,8 +161,8 @@ class CopySource(Protocol):
         """The embedding model the passages were embedded with."""
         ...
 
-    def build_info(self) -> tuple[str, int]:
-        """The model name (as BRIEF_EMBED_MODEL gave it) and the vectors' dimension."""
+    def build_info(self) -> tuple[str, int, str]:
+        """The model name (as BRIEF_EMBED_MODEL gave it), the vectors' dimension and the backend that computed them."""
         ...
 
     def copy_out(self, batch: int) -> Iterator[list[NewArticle]]:

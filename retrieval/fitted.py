@@ -150,8 +150,64 @@ def answer_model(model_id: str) -> AnswerModel | None:
     return model
 
 
+@dataclass(frozen=True)
+class Forest:
+    """Trees stacked into flat node arrays (tree t's node i at t * width + i), so that every row walks
+    every tree at once: a few numpy steps per level instead of per level and tree (a question's
+    few hundred sentences through 150 trees took ~20 ms the other way, ~4 ms so)."""
+
+    feature: np.ndarray
+    threshold: np.ndarray
+    left: np.ndarray  # flat index of the left child
+    right: np.ndarray
+    value: np.ndarray
+    roots: np.ndarray  # flat index of each tree's root
+    depth: int  # the deepest leaf's level: steps every row takes
+
+    @classmethod
+    def of(cls, trees: tuple[Tree, ...]) -> Forest:
+        """The trees, stacked."""
+        width = max(len(t.feature) for t in trees)
+        roots = np.arange(len(trees), dtype=np.int64) * width
+        feature = np.full(len(trees) * width, -1, dtype=np.int64)
+        threshold, value = np.zeros(len(feature)), np.zeros(len(feature))
+        left, right = np.zeros(len(feature), dtype=np.int64), np.zeros(len(feature), dtype=np.int64)
+        depth = 0
+        for tree, root in zip(trees, roots, strict=True):
+            n = len(tree.feature)
+            feature[root : root + n], threshold[root : root + n], value[root : root + n] = (
+                tree.feature, tree.threshold, tree.value,
+            )  # fmt: skip
+            left[root : root + n], right[root : root + n] = tree.left + root, tree.right + root
+            levels = {0: 0}
+            for i in range(n):  # children come after their parent in these arrays
+                if tree.feature[i] >= 0:
+                    levels[int(tree.left[i])] = levels[int(tree.right[i])] = levels[i] + 1
+            depth = max(depth, *levels.values())
+        return cls(feature, threshold, left, right, value, roots, depth)
+
+    def leaf_values(self, matrix: np.ndarray) -> np.ndarray:
+        """(rows, trees): the leaf value each row ends in, in each tree (as `Tree.predict`)."""
+        node = np.broadcast_to(self.roots, (len(matrix), len(self.roots))).copy()
+        cells = np.ascontiguousarray(matrix, dtype=np.float64).ravel()
+        row_start = (np.arange(len(matrix), dtype=np.int64) * matrix.shape[1])[:, None]
+        for _ in range(self.depth):
+            feature = self.feature.take(node)
+            left = cells.take(row_start + np.maximum(feature, 0)) <= self.threshold.take(node)
+            node = np.where(feature >= 0, np.where(left, self.left.take(node), self.right.take(node)), node)
+        return self.value.take(node)
+
+
+_FORESTS: dict[int, tuple[tuple[Tree, ...], Forest]] = {}  # by id of the trees tuple, which it keeps alive
+
+
 def _sigmoid(baseline: float, trees: tuple[Tree, ...], matrix: np.ndarray) -> np.ndarray:
     z = np.full(len(matrix), baseline)
-    for tree in trees:
-        z += tree.predict(matrix)
+    if not trees or not len(matrix):
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+    entry = _FORESTS.get(id(trees))
+    if entry is None or entry[0] is not trees:
+        entry = _FORESTS[id(trees)] = (trees, Forest.of(trees))
+    for column in entry[1].leaf_values(matrix).T:  # added tree by tree, in order: the same sums as before
+        z += column
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))

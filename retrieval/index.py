@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, assemble
+from retrieval.embeddings import check_backend
 from retrieval.errors import (
     BriefError,
     CorruptIndexError,
@@ -49,6 +50,7 @@ MANIFEST = "manifest.json"
 DATABASE = "brief.sqlite"
 VECTORS = "vectors.faiss"
 VERSION_NAME = re.compile(r"v[0-9]{6,}")
+OPTIONAL = {"vectors", "backend"}  # manifest fields older versions lack
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,14 @@ class Manifest:
     created_at: str
     updated_at: str
     vectors: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
+    backend: str = "torch"  # BRIEF_EMBED_BACKEND that embedded it (absent before issue 13: torch)
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         """Read a version's manifest; CorruptIndexError if missing or malformed."""
         try:
             data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k != "vectors"})
+            return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in OPTIONAL})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             index_dir = folder.parent.parent
             raise CorruptIndexError(
@@ -169,7 +172,13 @@ def open_store(index_dir: Path) -> Iterator[tuple[Manifest, Store]]:
 class IndexReader:
     """A read-only view of one index version: SQLite store plus vectors, loaded once."""
 
-    def __init__(self, index_dir: Path, expect_model_id: str | None = None, expect_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        index_dir: Path,
+        expect_model_id: str | None = None,
+        expect_dim: int | None = None,
+        expect_backend: str | None = None,
+    ) -> None:
         self.index_dir = index_dir
         self.folder = live_version(index_dir)
         self.manifest = Manifest.read(self.folder)
@@ -178,13 +187,7 @@ class IndexReader:
                 f"the index at {index_dir} has format {self.manifest.format}, this Brief reads format "
                 f"{FORMAT_VERSION}; {rebuild_hint(index_dir)}"
             )
-        if expect_model_id and (
-            self.manifest.model_id != expect_model_id or (expect_dim and self.manifest.dim != expect_dim)
-        ):
-            raise IndexMismatchError(
-                f"the index at {index_dir} was built with model {self.manifest.model_id} ({self.manifest.dim} dims) "
-                f"but BRIEF_EMBED_MODEL is {expect_model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(index_dir)}"
-            )
+        self.expect(expect_model_id, expect_dim, expect_backend)
         try:
             self.vectors = VectorIndex.load(self.folder / VECTORS, Structure(**self.manifest.vectors))
             self.store = Store(self.folder / DATABASE, readonly=True)
@@ -204,6 +207,16 @@ class IndexReader:
             )
         self.lock = threading.Lock()  # one SQLite connection shared by the bot's threads
 
+    def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
+        """IndexMismatchError unless this version was built with this model (and dimension, and kind of vectors)."""
+        m, where = self.manifest, self.index_dir
+        if model_id and (m.model_id != model_id or (dim and m.dim != dim)):
+            raise IndexMismatchError(
+                f"the index at {where} was built with model {m.model_id} ({m.dim} dims) "
+                f"but BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(where)}"
+            )
+        check_backend(f"the index at {where}", m.backend, backend, rebuild_hint(where))
+
     @property
     def version(self) -> str:
         """The version name this reader serves."""
@@ -215,9 +228,9 @@ class IndexReader:
         return self.manifest.model_id
 
     # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -------------------------
-    def build_info(self) -> tuple[str, int]:
-        """The model name and the vectors' dimension."""
-        return self.manifest.model, self.manifest.dim
+    def build_info(self) -> tuple[str, int, str]:
+        """The model name, the vectors' dimension and the backend that computed them."""
+        return self.manifest.model, self.manifest.dim, self.manifest.backend
 
     def copy_out(self, batch: int = 500) -> Iterator[list[NewArticle]]:
         """Every article with its passages and vectors, oldest passage first."""
@@ -316,8 +329,10 @@ class IndexWriter:
         on_wait: Callable[[str], None] | None = None,
         exact_limit: int = EXACT_LIMIT,
         checkpoint: Callable[[str], None] | None = None,
+        backend: str = "torch",
     ) -> None:
         self.index_dir = index_dir
+        self.backend = backend
         self.model, self.model_id, self.dim = model, model_id, dim
         self.rebuild = rebuild
         self.lock_timeout_s = lock_timeout_s
@@ -410,7 +425,7 @@ class IndexWriter:
         live: Path | None = None
         removals = self._live_removals() if self.rebuild else []
         if not self.rebuild and (self.index_dir / POINTER).exists():
-            reader = IndexReader(self.index_dir, self.model_id, self.dim)
+            reader = IndexReader(self.index_dir, self.model_id, self.dim, self.backend)
             live, self.base = reader.folder, reader.manifest
             reader.close()
         self._number = self._next_number(versions)
@@ -513,6 +528,7 @@ class IndexWriter:
             created_at=self.base.created_at if self.base else now_iso(),
             updated_at=now_iso(),
             vectors=asdict(vectors.structure),
+            backend=self.backend,
         )
         write_file(self._building / MANIFEST, (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
         for item in self._building.iterdir():

@@ -14,6 +14,7 @@ from retrieval.backend import open_writer
 from retrieval.corpus import Changes, FileLink, NewArticle
 from retrieval.documents import SOURCES_FILE, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
+from retrieval.embeddings import load_embedder as configured_embedder
 from retrieval.index import checkpoint_hook
 from retrieval.passages import Passage, split_passages
 from retrieval.settings import Settings
@@ -86,7 +87,8 @@ def ingest(
     gone: list[str] = []
     embedded = 0
     checkpoint = checkpoint_hook(settings.crash_checkpoint)
-    with open_writer(settings, settings.embed_model, mid, dim, rebuild, say) as writer:
+    backend = embedder.backend if embedder else settings.embed_backend
+    with open_writer(settings, settings.embed_model, mid, dim, rebuild, say, backend) as writer:
         known = writer.fingerprints()
         sidecars: dict[Path, dict] = {}
         pending: dict[str, Article] = {}  # new article texts, by content id
@@ -138,11 +140,7 @@ def ingest(
         added: list[NewArticle] = []
         if pending:
             if embedder is None:
-                embedder = (
-                    load_embedder()
-                    if load_embedder
-                    else Embedder(settings.embed_model, settings.hf_offline, settings.embed_batch_size)
-                )
+                embedder = load_embedder() if load_embedder else configured_embedder(settings)
             added = _embed(embedder, list(pending.values()), settings.show_progress)
             embedded = sum(len(a.passages) for a in added)
             checkpoint("embedded")

@@ -49,13 +49,13 @@ def migrate(settings: Settings, to_url: str | None, from_url: str | None, say: C
         from retrieval.postgres import PostgresCorpus
 
         source = PostgresCorpus(from_url or "")
-    model, dim = source.build_info()
+    model, dim, backend = source.build_info()
     writer: AbstractContextManager[CorpusWriter]
     if to_url:
-        writer = open_writer(settings.with_(database_url=to_url), model, source.model_id, dim, True, say)
+        writer = open_writer(settings.with_(database_url=to_url), model, source.model_id, dim, True, say, backend)
         target = _redacted(to_url)
     else:
-        writer = index_writer(settings, model, source.model_id, dim, True, say)
+        writer = index_writer(settings, model, source.model_id, dim, True, say, backend)
         target = str(settings.index_dir)
     with writer as w:
         # Links first: an article no file provides would be deleted as an orphan on arrival.

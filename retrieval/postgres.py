@@ -32,6 +32,7 @@ from pgvector.psycopg import register_vector
 
 from retrieval.articles import Article
 from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, Removal, assemble
+from retrieval.embeddings import check_backend
 from retrieval.errors import BriefError, IndexMismatchError, LockTimeoutError, NoIndexError
 from retrieval.store import (
     CONTEXT_WEIGHT,
@@ -177,7 +178,7 @@ class PostgresCorpus:
     """The corpus in a Postgres database, for questions (the `LiveCorpus` protocol)."""
 
     def __init__(self, url: str, expect_model_id: str | None = None, expect_dim: int | None = None,
-                 exact_limit: int = 50_000) -> None:  # fmt: skip
+                 exact_limit: int = 50_000, expect_backend: str | None = None) -> None:  # fmt: skip
         self.url = url
         self.exact_limit = exact_limit
         self.conn = connect(url)
@@ -185,19 +186,33 @@ class PostgresCorpus:
         if "model_id" not in meta:
             self.conn.close()
             raise NoIndexError(no_corpus(url))
-        if expect_model_id and (meta["model_id"] != expect_model_id or (expect_dim and int(meta["dim"]) != expect_dim)):
-            self.conn.close()
-            raise IndexMismatchError(
-                f"the corpus in {redact(url)} was built with model {meta['model_id']} ({meta['dim']} dims) but "
-                f"BRIEF_EMBED_MODEL is {expect_model_id}; set BRIEF_EMBED_MODEL back, or rebuild it with "
-                "`brief ingest --rebuild`"
-            )
         self.meta = meta
+        try:
+            self.expect(expect_model_id, expect_dim, expect_backend)
+        except IndexMismatchError:
+            self.conn.close()
+            raise
         self._passages = int(meta.get("passages", 0))
         self._avgdl = int(meta.get("tokens", 0)) / max(1, self._passages)
         self._vocabulary: dict[str, int] | None = None
         self._stemmer = Store(":memory:")  # the embedded index's tokenizer, for query words
         self.lock = threading.Lock()  # one connection shared by the bot's threads
+
+    def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
+        """IndexMismatchError unless the corpus was built with this model (and dimension, and kind of vectors)."""
+        meta, where = self.meta, redact(self.url)
+        if model_id and (meta["model_id"] != model_id or (dim and int(meta["dim"]) != dim)):
+            raise IndexMismatchError(
+                f"the corpus in {where} was built with model {meta['model_id']} ({meta['dim']} dims) but "
+                f"BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or rebuild it with "
+                "`brief ingest --rebuild`"
+            )
+        check_backend(f"the corpus in {where}", self.backend, backend, "rebuild it with `brief ingest --rebuild`")
+
+    @property
+    def backend(self) -> str:
+        """The embedding backend that computed the vectors (BRIEF_EMBED_BACKEND; torch before it was recorded)."""
+        return self.meta.get("backend", "torch")
 
     @property
     def version(self) -> str:
@@ -257,7 +272,7 @@ class PostgresCorpus:
         """(vid, BM25) of the best keyword matches, as the embedded index's FTS5 scores them."""
         if df is None or any(t not in df for t in terms):
             df = self.document_frequencies(terms)
-        kept, limit = keyword_plan(terms, df, self._passages)
+        kept = keyword_plan(terms, df, self._passages)
         if not kept:
             return []
         with self.lock:
@@ -286,7 +301,7 @@ class PostgresCorpus:
                 frequencies.append(f)
             scored.append((vid, bm25(frequencies, idfs, tokens, self._avgdl)))
         scored.sort(key=lambda r: (-r[1], r[0]))
-        return scored[:limit]
+        return scored[:k]
 
     def cosines(self, vids: Sequence[int], vector: np.ndarray) -> dict[int, float]:
         """Cosine of each passage's stored vector to a query vector."""
@@ -332,9 +347,9 @@ class PostgresCorpus:
         return closest_word(word, self._stems, self._common_words, self._text_with)
 
     # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -----------------------
-    def build_info(self) -> tuple[str, int]:
-        """The model name and the vectors' dimension."""
-        return self.meta["model"], int(self.meta["dim"])
+    def build_info(self) -> tuple[str, int, str]:
+        """The model name, the vectors' dimension and the backend that computed them."""
+        return self.meta["model"], int(self.meta["dim"]), self.backend
 
     def copy_out(self, batch: int = 500) -> Iterator[list[NewArticle]]:
         """Every article with its passages and vectors, oldest passage first."""
@@ -392,9 +407,11 @@ class PostgresWriter:
         lock_timeout_s: float = 600.0,
         on_wait: Callable[[str], None] | None = None,
         checkpoint: Callable[[str], None] | None = None,
+        backend: str = "torch",
     ) -> None:
         self.url = url
         self.model, self.model_id, self.dim = model, model_id, dim
+        self.backend = backend
         self.rebuild = rebuild
         self.lock_timeout_s = lock_timeout_s
         self.on_wait = on_wait
@@ -468,11 +485,15 @@ class PostgresWriter:
                 f"the corpus in {redact(self.url)} was built with model {meta['model_id']} ({meta['dim']} dims) but "
                 f"BRIEF_EMBED_MODEL is {self.model_id}; set it back, or rebuild with `brief ingest --rebuild`"
             )
+        elif "model_id" in meta:
+            where = f"the corpus in {redact(self.url)}"
+            check_backend(where, meta.get("backend", "torch"), self.backend, "rebuild with `brief ingest --rebuild`")
         if "dim" in meta:
             self.dim = int(meta["dim"])
         if self.dim:
             self._create_passages(self.dim)
-        self._set(model=self.model, model_id=self.model_id, created_at=meta.get("created_at") or now_iso())
+        self._set(model=self.model, model_id=self.model_id, backend=self.backend,
+                  created_at=meta.get("created_at") or now_iso())  # fmt: skip
         for key in ("passages", "tokens", "version"):
             meta.setdefault(key, "0")
             self._set(**{key: meta[key]})

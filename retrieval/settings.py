@@ -17,7 +17,8 @@ from retrieval.errors import ConfigError
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 PREFIX = "BRIEF_"
-T = TypeVar("T", int, float, bool)
+BACKENDS = ("torch", "onnx", "onnx-int8")  # embedding backends (retrieval/embeddings.py)
+T = TypeVar("T", int, float, bool, str)
 log = logging.getLogger("brief.settings")
 
 
@@ -44,6 +45,9 @@ class Settings:
     top_k: int = 5
     answer_precision: float = 0.5  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 32
+    threads: int = 0  # compute threads for ingest (0 = every core); a question always uses one
+    embed_backend: str = "torch"  # torch, onnx or onnx-int8
+    model_cache: Path | None = None  # where ONNX exports are kept (None: ~/.cache/brief)
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
     exact_limit: int = 50_000
@@ -104,6 +108,9 @@ class Settings:
             top_k=v.whole("BRIEF_TOP_K", 5, minimum=1, maximum=50),
             answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.5, minimum=0.0, maximum=1.0),
             embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
+            threads=v.whole("BRIEF_THREADS", 0, minimum=0, maximum=1024),
+            embed_backend=v.choice("BRIEF_EMBED_BACKEND", BACKENDS, "torch"),
+            model_cache=Path(v.get("BRIEF_MODEL_CACHE")).expanduser() if v.get("BRIEF_MODEL_CACHE") else None,
             lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
             keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),
             exact_limit=v.whole("BRIEF_EXACT_LIMIT", 50_000, minimum=0),
@@ -206,6 +213,15 @@ class Values:
         if text in TRUE_WORDS or text in FALSE_WORDS:
             return text in TRUE_WORDS
         return self._bad(name, "1 or 0 (or true/false, yes/no, on/off)", text, default)
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """One of a few words (case-insensitive)."""
+        text = self.get(name).lower()
+        if not text:
+            return default
+        if text in choices:
+            return text
+        return self._bad(name, "one of " + ", ".join(choices), text, default)
 
     def _bounded(self, name: str, value: T, text: str, default: T, low: float | None, high: float | None) -> T:
         if low is not None and value < low:

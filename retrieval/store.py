@@ -397,7 +397,7 @@ class Store:
         """
         if df is None or any(t not in df for t in terms):
             df = self.document_frequencies(terms)
-        kept, limit = keyword_plan(terms, df, self.passage_count())
+        kept = keyword_plan(terms, df, self.passage_count())
         if not kept:
             return []
         query = " OR ".join(f'"{t}"' for t in kept)
@@ -471,20 +471,21 @@ class Store:
         return {w: int(found.get(stems.get(w, ""), 0)) for w in words}
 
 
-def keyword_plan(terms: Sequence[str], df: Mapping[str, int], total: int) -> tuple[list[str], int]:
-    """The query words a keyword search keeps (rarest first) and how many matches it returns.
+def keyword_plan(terms: Sequence[str], df: Mapping[str, int], total: int) -> list[str]:
+    """The query words a keyword search keeps, rarest first.
 
     Words absent from the index are dropped, and so are very common ones when rarer ones remain:
     an OR query must score every passage a word occurs in. Shared by both backends, so that
-    they match the same passages.
+    they match the same passages. (How many matches come back is the caller's `limit`, not
+    this threshold.)
     """
     present = sorted((t for t in terms if df.get(t)), key=lambda t: df[t])
     if not present:
-        return [], 0
+        return []
     # Only long posting lists cost time; on a small corpus every word is cheap and kept.
-    limit = int(max(COMMON_SHARE * total, COMMON_MIN))
-    kept = [t for t in present if df[t] <= limit] or present[:1]
-    return kept[:MAX_QUERY_TERMS], limit
+    common = max(COMMON_SHARE * total, COMMON_MIN)
+    kept = [t for t in present if df[t] <= common] or present[:1]
+    return kept[:MAX_QUERY_TERMS]
 
 
 def closest_word(

@@ -9,6 +9,7 @@ HNSW because articles are updated and removed in place, and faiss's HNSW cannot 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,9 @@ class VectorIndex:
         """Ids and cosine scores of the `k` nearest vectors to one normalised query."""
         if len(self) == 0:
             return [], []
+        # One query gains nothing from OpenMP threads, which on a busy machine wait for each other.
+        # The setting is the calling thread's own, so an ingest on another thread keeps its threads.
+        faiss.omp_set_num_threads(1)
         scores, ids = self._index.search(np.asarray(query, np.float32).reshape(1, -1), min(k, len(self)))
         keep = ids[0] >= 0
         return ids[0][keep].tolist(), scores[0][keep].tolist()
@@ -118,6 +122,7 @@ class VectorIndex:
 def build_ivf(ids: np.ndarray, vectors: np.ndarray, target_recall: float = TARGET_RECALL, seed: int = 7) -> VectorIndex:
     """An IVF index over the vectors, with nprobe raised until recall@10 reaches the target."""
     n, dim = vectors.shape
+    faiss.omp_set_num_threads(os.cpu_count() or 1)  # training and tuning are batch work
     nlist = int(min(4096, max(16, round(math.sqrt(n)))))
     quantizer = faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)

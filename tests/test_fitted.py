@@ -31,6 +31,19 @@ def test_probabilities_follow_the_trees_and_round_trip(embedder: Embedder) -> No
     assert np.allclose(again.probabilities(rows), p)
 
 
+def test_all_trees_at_once_give_the_tree_by_tree_probabilities(embedder: Embedder) -> None:
+    model = answer_model(embedder.model_id)
+    assert model is not None
+    rng = np.random.default_rng(1)
+    for n in (1, 9, 400):  # one sentence, a few, a deep pool; some features missing (NaN) or extreme
+        rows = rng.normal(size=(n, len(FEATURES))) * rng.choice([0.01, 1.0, 100.0], size=len(FEATURES))
+        rows[rng.random(rows.shape) < 0.05] = np.nan
+        z = np.full(n, model.baseline)
+        for tree in model.trees:  # the reference: each tree walked on its own, summed in order
+            z += tree.predict(rows)
+        assert np.array_equal(model.probabilities(rows), 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30))))
+
+
 def test_an_embedding_model_without_a_fit_is_named_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="retrieval.fitted"):
         assert answer_model("some-other-model") is None
