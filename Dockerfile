@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TOKENIZERS_PARALLELISM=false \
     BRIEF_INDEX_DIR=/app/index \
     BRIEF_ARTICLES_DIR=/app/seeds \
-    BRIEF_PROGRESS=0
+    BRIEF_PROGRESS=0 \
+    BRIEF_MODEL_CACHE=/app/model-cache
 
 WORKDIR /app
 
@@ -37,8 +38,13 @@ COPY retrieval ./retrieval
 RUN pip install --no-deps .
 
 COPY seeds ./seeds
-RUN useradd --create-home --uid 10001 brief && mkdir -p /app/index && chown -R brief /app/index
+RUN useradd --create-home --uid 10001 brief && mkdir -p /app/index /app/model-cache \
+    && chown -R brief /app/index /app/model-cache
 USER brief
+# The ONNX export of the model (BRIEF_EMBED_BACKEND=onnx, the default), made once at build time
+# so the bot starts without importing torch.
+RUN python -c "from retrieval import Settings; from retrieval.embeddings import load_embedder; \
+load_embedder(Settings.from_env(dotenv_path=None))"
 
 VOLUME ["/app/index"]
 EXPOSE 3000

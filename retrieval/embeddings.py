@@ -163,7 +163,14 @@ class Embedder:
 def load_embedder(settings: Settings) -> Embedder:
     """The embedding model the settings name, on the configured backend and threads."""
     s = settings
-    return Embedder(s.embed_model, s.hf_offline, s.embed_batch_size, s.threads, s.embed_backend, s.model_cache)
+    backend = s.embed_backend
+    if backend == "onnx" and not (Path(s.embed_model).expanduser() / "tokenizer.json").is_file():
+        # The default backend exports from a local folder; a hub id (or a folder without a fast
+        # tokenizer) runs on torch, with the same fp32 vectors. onnx-int8 asked for explicitly still refuses.
+        log.info("BRIEF_EMBED_BACKEND=onnx needs a local model folder with tokenizer.json; running %s on torch",
+                 s.embed_model)  # fmt: skip
+        backend = "torch"
+    return Embedder(s.embed_model, s.hf_offline, s.embed_batch_size, s.threads, backend, s.model_cache)
 
 
 class _Runner:

@@ -46,7 +46,7 @@ class Settings:
     answer_precision: float = 0.5  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 32
     threads: int = 0  # compute threads for ingest (0 = every core); a question always uses one
-    embed_backend: str = "torch"  # torch, onnx or onnx-int8
+    embed_backend: str = "onnx"  # torch, onnx or onnx-int8
     model_cache: Path | None = None  # where ONNX exports are kept (None: ~/.cache/brief)
     lock_timeout_s: float = 600.0
     keep_versions: int = 2
@@ -109,7 +109,7 @@ class Settings:
             answer_precision=v.number("BRIEF_ANSWER_PRECISION", 0.5, minimum=0.0, maximum=1.0),
             embed_batch_size=v.whole("BRIEF_EMBED_BATCH_SIZE", 32, minimum=1),
             threads=v.whole("BRIEF_THREADS", 0, minimum=0, maximum=1024),
-            embed_backend=v.choice("BRIEF_EMBED_BACKEND", BACKENDS, "torch"),
+            embed_backend=v.choice("BRIEF_EMBED_BACKEND", BACKENDS, "onnx"),
             model_cache=Path(v.get("BRIEF_MODEL_CACHE")).expanduser() if v.get("BRIEF_MODEL_CACHE") else None,
             lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
             keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),

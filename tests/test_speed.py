@@ -51,7 +51,7 @@ def onnx_embedder(settings_base: Settings, onnx_cache: Path) -> Embedder:
 def test_threads_and_backend_are_settings_with_clear_errors() -> None:
     s = Settings.from_env(env={"BRIEF_THREADS": "3", "BRIEF_EMBED_BACKEND": "ONNX-int8"}, dotenv_path=None)
     assert (s.threads, s.embed_backend) == (3, "onnx-int8")
-    assert Settings.from_env(env={}, dotenv_path=None).embed_backend == "torch"
+    assert Settings.from_env(env={}, dotenv_path=None).embed_backend == "onnx"
     with pytest.raises(ConfigError, match=r"BRIEF_THREADS must be a whole number, got \"two\""):
         Settings.from_env(env={"BRIEF_THREADS": "two"}, dotenv_path=None)
     with pytest.raises(ConfigError, match="BRIEF_EMBED_BACKEND must be one of torch, onnx, onnx-int8"):
