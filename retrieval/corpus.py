@@ -115,7 +115,6 @@ class Changes:
     dropped_files: tuple[str, ...] = ()
     deleted: tuple[str, ...] = ()  # doc ids
     removals: tuple[Removal, ...] = ()  # `brief rm` removals to remember (copying a corpus)
-    removals: tuple[Removal, ...] = ()  # `brief rm` removals carried into a rebuilt corpus
 
 
 @dataclass(frozen=True)
