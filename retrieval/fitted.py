@@ -76,10 +76,17 @@ class AnswerModel:
     answerable_trees: tuple[Tree, ...] = ()
     answerable_baseline: float = 0.0
     range_share: float | None = None  # time-range questions keep to sentences within this share of the best
+    # Both tree lists stacked once, when the model is made (see Forest).
+    _forest: Forest | None = field(init=False, repr=False, compare=False, default=None)
+    _answerable_forest: Forest | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_forest", Forest.of(self.trees) if self.trees else None)
+        object.__setattr__(self, "_answerable_forest", Forest.of(self.answerable_trees) if self.answerable_trees else None)
 
     def probabilities(self, matrix: np.ndarray) -> np.ndarray:
         """P(holds the answer) for each row of a feature matrix."""
-        return _sigmoid(self.baseline, self.trees, matrix)
+        return _sigmoid(self.baseline, self._forest, matrix)
 
     def threshold_for(self, precision: float) -> float:
         """The no-answer threshold fitted for a precision target: the stored operating point at or
@@ -96,7 +103,7 @@ class AnswerModel:
         """P(the best sentence holds the answer) from a candidate list's QUESTION_FEATURES."""
         if not self.answerable_trees:
             return features[0]
-        return float(_sigmoid(self.answerable_baseline, self.answerable_trees, np.asarray([features]))[0])
+        return float(_sigmoid(self.answerable_baseline, self._answerable_forest, np.asarray([features]))[0])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters."""
@@ -198,16 +205,9 @@ class Forest:
         return self.value.take(node)
 
 
-_FORESTS: dict[int, tuple[tuple[Tree, ...], Forest]] = {}  # by id of the trees tuple, which it keeps alive
-
-
-def _sigmoid(baseline: float, trees: tuple[Tree, ...], matrix: np.ndarray) -> np.ndarray:
+def _sigmoid(baseline: float, forest: Forest | None, matrix: np.ndarray) -> np.ndarray:
     z = np.full(len(matrix), baseline)
-    if not trees or not len(matrix):
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
-    entry = _FORESTS.get(id(trees))
-    if entry is None or entry[0] is not trees:
-        entry = _FORESTS[id(trees)] = (trees, Forest.of(trees))
-    for column in entry[1].leaf_values(matrix).T:  # added tree by tree, in order: the same sums as before
-        z += column
+    if forest is not None and len(matrix):
+        for column in forest.leaf_values(matrix).T:  # added tree by tree, in order: the same sums as tree by tree
+            z += column
     return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
