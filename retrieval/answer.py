@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -149,6 +150,7 @@ def candidates(
     asked = _asked_type(question.text)
     q_stems = stems(question.text)
     unknown = question.unknown_share()
+    q_terms = set(weights)
     for i, hit in enumerate(hits):
         p = hit.passage
         sentences = stored.get(p.vid, [])
@@ -156,13 +158,14 @@ def candidates(
             spans = sentence_spans(p.text) or [(0, len(p.text))]
             sentences = [(*spans[0], np.zeros(0, np.float32))]
         mentions = p.dates()
-        p_found = stems(p.text)
+        said = [WORD.findall(p.text[a:b]) for a, b, _ in sentences]
+        said_stems = [[stem(w) for w in ws] for ws in said]
+        p_found = set().union(*said_stems) if _tiles(p.text, sentences) else stems(p.text)
         p_cov = sum(w for t, w in weights.items() if t in p_found) / total
         recent = _recent_days(question, p.published)
         for n, (a, b, vec) in enumerate(sentences):
             text = p.text[a:b]
-            ws = words(text)
-            sts = [stem(w) for w in ws]
+            ws, sts = said[n], said_stems[n]
             found = set(sts)
             cosine = float(vec @ query_vec) if vec.size else hit.dense
             content = [s for w, s in zip(ws, sts, strict=True) if w.lower() not in STOPWORDS]
@@ -176,7 +179,7 @@ def candidates(
                 sum(s not in q_stems for s in content) / max(1, len(content)),
                 float(asked is not None),
                 float(asked is not None and _has_type(asked, text, q_stems, mentions, a, b)),
-                _type_near(asked, text, set(weights), mentions, a) if asked is not None else 0.0,
+                _type_near(asked, text, sts, q_terms, mentions, a) if asked is not None else 0.0,
                 hit.score * 60,
                 1.0 / (i + 1),
                 float(hit.dense_rank is not None and hit.keyword_rank is not None),
@@ -370,12 +373,25 @@ def _has_type(asked: str, text: str, q_stems: set[str], mentions: list[DateMenti
     return False
 
 
-def _type_near(asked: str, text: str, q_stems: set[str], mentions: list[DateMention], a: int) -> float:
-    """1 / (1 + the words between a thing of the asked type and the nearest question word), 0 without one."""
-    spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
-    asked_at = [i for i, (s, e) in enumerate(spans) if stem(text[s:e]) in q_stems]
+def _tiles(text: str, sentences: Sequence[tuple[int, int, np.ndarray]]) -> bool:
+    """True when the sentences cover the text but for white space between them (so their words are its words)."""
+    end = 0
+    for a, b, _ in sentences:
+        if a < end or text[end:a].strip() or (0 < a == end and text[a - 1].isalnum() and text[a].isalnum()):
+            return False
+        end = b
+    return not text[end:].strip()
+
+
+def _type_near(asked: str, text: str, sts: list[str], q_stems: set[str], mentions: list[DateMention], a: int) -> float:
+    """1 / (1 + the words between a thing of the asked type and the nearest question word), 0 without one.
+
+    `sts` are the stems of the sentence's words (WORD matches), in order.
+    """
+    asked_at = [i for i, s in enumerate(sts) if s in q_stems]
     if not asked_at:
         return 0.0
+    spans = [m.span() for m in WORD.finditer(text)]
     if asked == "number":
         found = [(m.start(), m.end()) for m in NUMBER.finditer(text)]
     elif asked == "date":
@@ -383,15 +399,17 @@ def _type_near(asked: str, text: str, q_stems: set[str], mentions: list[DateMent
     else:
         found = [(m.start(), m.end()) for m in NAME.finditer(text)
                  if m.start() > 0 and not {stem(w) for w in words(m.group(0))} <= q_stems]  # fmt: skip
+    starts = [s for s, _ in spans]
+    ends = [e for _, e in spans]
     best = None
     for s, e in found:
-        inside = [i for i, (ws, we) in enumerate(spans) if ws < e and we > s]
-        if not inside:
+        # The words overlapping [s, e) are a run: those ending after s and starting before e.
+        lo, hi = bisect_right(ends, s), bisect_left(starts, e) - 1
+        if lo > hi:
             continue
-        gap = min(max(0, min(inside) - j, j - max(inside)) for j in asked_at if j not in inside) if any(
-            j not in inside for j in asked_at) else None  # fmt: skip
-        if gap is not None and (best is None or gap < best):
-            best = gap
+        gaps = [max(lo - j, j - hi) for j in asked_at if not lo <= j <= hi]
+        if gaps and (best is None or min(gaps) < best):
+            best = min(gaps)
     return 0.0 if best is None else 1.0 / (1.0 + best)
 
 

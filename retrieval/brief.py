@@ -25,7 +25,7 @@ from retrieval.fitted import AnswerModel, answer_model
 from retrieval.index import Gap, metadata_gaps
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
-from retrieval.search import Hit, Options, Scope, search
+from retrieval.search import Hit, Mode, Options, Scope, keywords_ahead, search
 from retrieval.settings import Settings
 from retrieval.store import ArticleFilter, StoredArticle
 
@@ -250,8 +250,9 @@ class Brief:
         """Search and score: passages ordered by their best sentence, and every sentence, most likely first."""
         ordering = bool(q.time.order or q.time.after or q.time.before)
         depth = max(depth, TEMPORAL_DEPTH) if ordering else depth
+        ahead = keywords_ahead(reader, q.terms, q.df, scope) if o.mode is not Mode.DENSE else None
         vector = self.embedder.encode_queries([q.topic])[0]
-        hits = search(reader, q.terms, vector, depth, o.mode, dedupe=o.dedupe, df=q.df, scope=scope)
+        hits = search(reader, q.terms, vector, depth, o.mode, dedupe=o.dedupe, df=q.df, scope=scope, keywords=ahead)
         model = self.model(reader) if o.coverage else None
         picks = candidates(reader, vector, hits, q, model, depth, o.sentences)
         if model is not None:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from itertools import pairwise
 
 from retrieval.dates import find_date
@@ -171,6 +172,7 @@ def clean_text(text: str, kind: str = "text") -> Cleaned:
     )
 
 
+@lru_cache(maxsize=65_536)  # a pure function of the text, asked for the same sentences question after question
 def residue_score(sentence: str) -> float:
     """How much a sentence looks like page residue (0 = prose, 1 = certain residue), by kind of line.
 

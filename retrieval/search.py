@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -16,6 +17,7 @@ from retrieval.store import StoredPassage
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 DEPTH = 50  # candidates taken from each retriever before fusion
 DUPLICATE_JACCARD = 0.8  # word-set overlap above which two passages count as the same quote
+_AHEAD: list[ThreadPoolExecutor] = []  # made on first use: importing this module starts no thread
 
 
 class Mode(StrEnum):
@@ -73,6 +75,28 @@ class Hit:
     keyword_rank: int | None
 
 
+def reach(depth: int, scope: Scope | None) -> int:
+    """How many candidates each retriever returns: a narrowed search looks deeper so that `depth` survive."""
+    return depth * 4 if scope is not None and scope.narrows else depth
+
+
+def keywords_ahead(
+    corpus: Corpus,
+    terms: Sequence[str],
+    df: Mapping[str, int] | None = None,
+    scope: Scope | None = None,
+    depth: int = DEPTH,
+) -> Future[list[tuple[int, float]]]:
+    """Start the keyword search on a worker thread, to run while the question is being encoded.
+
+    It needs no vector, and both SQLite (or Postgres) and the model release the GIL, so on a
+    machine with a free core a question costs the longer of the two, not their sum.
+    """
+    if not _AHEAD:
+        _AHEAD.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="brief-keywords"))
+    return _AHEAD[0].submit(corpus.keyword_search, list(terms), reach(depth, scope), df)
+
+
 def search(
     corpus: Corpus,
     terms: Sequence[str],
@@ -83,20 +107,24 @@ def search(
     dedupe: bool = True,
     df: Mapping[str, int] | None = None,
     scope: Scope | None = None,
+    keywords: Future[list[tuple[int, float]]] | None = None,
 ) -> list[Hit]:
-    """The top `k` distinct passages for a question's `terms` and vector, inside `scope`."""
+    """The top `k` distinct passages for a question's `terms` and vector, inside `scope`.
+
+    `keywords` is the keyword search already started with `keywords_ahead` (same terms, depth and scope).
+    """
     scope = scope or Scope()
-    # A narrowed search looks deeper so that `depth` candidates survive the scope.
-    reach = depth * 4 if scope.narrows else depth
+    wide = reach(depth, scope)
     dense_ranked: list[int] = []
     cosine: dict[int, float] = {}
     keyword_ranked: list[int] = []
     if mode in (Mode.HYBRID, Mode.DENSE):
-        found = corpus.dense_search(query_vec, reach)
+        found = corpus.dense_search(query_vec, wide)
         dense_ranked = [vid for vid, _ in found]
         cosine = dict(found)
     if mode in (Mode.HYBRID, Mode.KEYWORD):
-        keyword_ranked = [vid for vid, _ in corpus.keyword_search(list(terms), reach, df)]
+        matched = keywords.result() if keywords is not None else corpus.keyword_search(list(terms), wide, df)
+        keyword_ranked = [vid for vid, _ in matched]
     stored = corpus.passages(list(dict.fromkeys(dense_ranked + keyword_ranked)))
     if scope.narrows:
         dense_ranked = [v for v in dense_ranked if v in stored and scope.admits(stored[v])][:depth]
