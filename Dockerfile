@@ -2,19 +2,26 @@
 # Run:   docker run --env-file .env -v brief-index:/app/index brief
 #        (HTTP mode: add -p 3000:3000; your own articles: -v "$PWD/articles:/app/articles:ro"
 #         -e BRIEF_ARTICLES_DIR=/app/articles)
-FROM python:3.11-slim
+#
+# Two stages. `build` installs everything, torch included, exports the model to ONNX (the default
+# backend), then uninstalls what only the export and the torch backend use: torch, transformers,
+# sentence-transformers and their own dependencies (the environment goes from 1,831 to 638 MB,
+# measured 2026-11-22). The runtime image copies that environment and the export, and checks at
+# build time that the model loads without torch. `--build-arg BACKEND=torch` keeps torch (for
+# BRIEF_EMBED_BACKEND=torch).
+FROM python:3.11-slim AS build
+ARG BACKEND=onnx
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TOKENIZERS_PARALLELISM=false \
-    BRIEF_INDEX_DIR=/app/index \
-    BRIEF_ARTICLES_DIR=/app/seeds \
     BRIEF_PROGRESS=0 \
-    BRIEF_MODEL_CACHE=/app/model-cache
+    BRIEF_MODEL_CACHE=/app/model-cache \
+    PATH=/venv/bin:$PATH
 
 WORKDIR /app
+RUN python -m venv /venv
 
 # Dependencies first, in layers that only change with pyproject.toml or constraints.txt (the
 # pinned set, `make lock`): a code edit rebuilds from `COPY README.md ...` on, in seconds.
@@ -37,14 +44,40 @@ COPY README.md bot.py ./
 COPY retrieval ./retrieval
 RUN pip install --no-deps .
 
+# The ONNX export (made once, with torch), then torch and its company leave the environment.
+RUN python -c "from retrieval import Settings; from retrieval.embeddings import load_embedder; \
+load_embedder(Settings.from_env(dotenv_path=None))" \
+    && if [ "$BACKEND" = "onnx" ]; then pip uninstall -y torch sentence-transformers transformers \
+        scikit-learn scipy networkx joblib threadpoolctl sympy mpmath; fi
+
+
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TOKENIZERS_PARALLELISM=false \
+    BRIEF_INDEX_DIR=/app/index \
+    BRIEF_ARTICLES_DIR=/app/seeds \
+    BRIEF_PROGRESS=0 \
+    BRIEF_MODEL_CACHE=/app/model-cache \
+    PATH=/venv/bin:$PATH
+
+WORKDIR /app
+# The environment as the build stage left it (same files, same dates: the export's cache key
+# includes the model weights' size and date) and the export.
+COPY --from=build /venv /venv
+COPY --from=build /app/model-cache /app/model-cache
+COPY bot.py ./
+
 COPY seeds ./seeds
 RUN useradd --create-home --uid 10001 brief && mkdir -p /app/index /app/model-cache \
     && chown -R brief /app/index /app/model-cache
 USER brief
-# The ONNX export of the model (BRIEF_EMBED_BACKEND=onnx, the default), made once at build time
-# so the bot starts without importing torch.
+# The model loads from the export, without torch (the build fails here if the export is not found).
 RUN python -c "from retrieval import Settings; from retrieval.embeddings import load_embedder; \
-load_embedder(Settings.from_env(dotenv_path=None))"
+load_embedder(Settings.from_env(dotenv_path=None)); import sys; assert 'torch' not in sys.modules"
 
 VOLUME ["/app/index"]
 EXPOSE 3000

@@ -110,6 +110,18 @@ def test_dockerfile_caches_dependencies_stops_cleanly_and_checks_health() -> Non
     assert {".venv/", "index/", ".env", ".git"} <= set(ignored)
 
 
+def test_the_runtime_image_leaves_torch_out() -> None:
+    # No Docker engine runs here: the stages are read. That ingest and ask run without torch once
+    # the export exists is tested in test_speed.py.
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    build, runtime = text.split("\nFROM ", 2)[1:]
+    assert "pip uninstall -y torch sentence-transformers transformers" in build
+    assert build.index("load_embedder") < build.index("pip uninstall")  # the export is made first
+    assert "torch" not in runtime.split("RUN python")[0].replace("without torch", "")  # nothing installs it again
+    assert "COPY --from=build /venv /venv" in runtime and "COPY --from=build /app/model-cache" in runtime
+    assert "assert 'torch' not in sys.modules" in runtime
+
+
 def test_health_means_a_live_slack_connection_or_a_live_http_server(seed_brief: Brief) -> None:
     from retrieval.cli import connected_to
 

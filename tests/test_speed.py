@@ -169,3 +169,42 @@ def test_commands_without_the_model_import_neither_torch_nor_onnxruntime(seed_br
     assert "codes [0, 0, 1, 1]" in done.stdout, done.stdout + done.stderr
     assert "heavy []" in done.stdout
     assert "no index at" in done.stderr
+
+
+def test_ingest_and_ask_run_without_torch_once_the_onnx_export_exists(
+    onnx_embedder: Embedder, onnx_cache: Path, tmp_path: Path
+) -> None:
+    # The runtime Docker image uninstalls torch, transformers and sentence-transformers after the
+    # export. No second environment is built here: a fresh interpreter refuses to import them,
+    # which is what their absence does to an import.
+    articles = tmp_path / "articles"
+    articles.mkdir()
+    (articles / "2024-03-05-harbour.txt").write_text(
+        "Harbour crane contract signed\n\nThe port of Aberdeen signed a contract for four electric cranes on "
+        "Tuesday, the harbour board said. Delivery is due in 2026.\n",
+        encoding="utf-8",
+    )
+    (articles / "2024-03-06-library.txt").write_text(
+        "Library reopens\n\nThe city library reopened on Wednesday after a two-year renovation that cost "
+        "12 million pounds, the council said.\n",
+        encoding="utf-8",
+    )
+    probe = (
+        "import sys\n"
+        "class Absent:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in {'torch', 'transformers', 'sentence_transformers'}:\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, Absent())\n"
+        "from retrieval.cli import main\n"
+        f"assert main(['ingest', {str(articles)!r}]) == 0\n"
+        "assert main(['ask', 'how many cranes did the port of aberdeen order?']) == 0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+        env={**os.environ, "BRIEF_PROGRESS": "0", "BRIEF_EMBED_BACKEND": "onnx", "PYTHONPATH": str(ROOT),
+             "BRIEF_MODEL_CACHE": str(onnx_cache), "BRIEF_INDEX_DIR": str(tmp_path / "index")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "four electric cranes" in done.stdout
+    assert "Harbour crane contract signed" in done.stdout
