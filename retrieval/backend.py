@@ -47,7 +47,7 @@ def open_writer(
         return PostgresWriter(
             settings.database_url, model, mid, dim, rebuild=rebuild, lock_timeout_s=settings.lock_timeout_s,
             on_wait=say, checkpoint=checkpoint_hook(settings.crash_checkpoint),
-            backend=backend or settings.embed_backend,
+            backend=backend or settings.embed_backend, exact_limit=settings.exact_limit,
         )  # fmt: skip
     return index_writer(settings, model, mid, dim, rebuild, say, backend)
 

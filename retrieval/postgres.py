@@ -48,7 +48,8 @@ from retrieval.store import (
 
 LOCK_KEY = 0x42726965  # "Brie": the advisory lock every Brief writer of a database takes
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
-EF_SEARCH_MIN = 100  # HNSW candidates per search (raised to k when k is larger); recall@10 in bench/scale.py
+EF_SEARCH_MIN = 100  # HNSW candidates per search where none was tuned (raised to k when k is larger)
+EF_SEARCH_TRIES = (40, 80, 160, 320, 640, 1000)  # tuned: the first reaching the recall target (1000: pgvector's cap)
 TABLES = """
 CREATE EXTENSION IF NOT EXISTS vector;
 CREATE TABLE IF NOT EXISTS brief_meta(key text PRIMARY KEY, value text NOT NULL);
@@ -166,6 +167,37 @@ def tsvector(text_terms: Sequence[str], context_terms: Sequence[str]) -> str:
     return " ".join("'" + t.replace("'", "''") + "':" + ",".join(p) for t, p in positions.items())
 
 
+def tune_ef_search(conn: psycopg.Connection, sample: int | None = None, seed: int = 7) -> tuple[int, float]:
+    """The smallest HNSW `ef_search` whose recall@10 against exact search reaches the embedded
+    index's target (TARGET_RECALL), on probe queries made from a sample of the stored vectors.
+
+    Runs in a transaction of its own or the caller's (the setting is local to it); returns
+    (ef_search, recall@10 there).
+    """
+    from retrieval.vectors import RECALL_SAMPLE, TARGET_RECALL, probe_queries  # faiss: only when tuning
+
+    rows = conn.execute(
+        "SELECT embedding FROM passages ORDER BY md5(vid::text) LIMIT %s", (sample or RECALL_SAMPLE,)
+    ).fetchall()
+    if not rows:
+        return EF_SEARCH_MIN, 1.0
+    queries = probe_queries(np.vstack([r[0].to_numpy() for r in rows]).astype(np.float32), np.random.default_rng(seed))
+
+    def top10(q: np.ndarray, exact: bool) -> set[int]:
+        order = "(embedding <#> %s) + 0, vid" if exact else "embedding <#> %s"  # "+ 0": no index, exact
+        return {int(r[0]) for r in conn.execute(f"SELECT vid FROM passages ORDER BY {order} LIMIT 10", (q,))}
+
+    with conn.transaction():
+        truth = [top10(q, exact=True) for q in queries]
+        for ef in EF_SEARCH_TRIES:
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            recall = float(np.mean([len(top10(q, exact=False) & t) / max(1, len(t)) for q, t in zip(queries, truth, strict=True)]))
+            if recall >= TARGET_RECALL:
+                break
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(EF_SEARCH_MIN),))
+    return ef, round(recall, 4)
+
+
 def bm25(frequencies: Sequence[float], idfs: Sequence[float], tokens: int, avgdl: float) -> float:
     """FTS5's bm25() for one row: the same terms in the same order, so equal to the last bit."""
     score = 0.0
@@ -193,6 +225,7 @@ class PostgresCorpus:
             self.conn.close()
             raise
         self._passages = int(meta.get("passages", 0))
+        self._ef_search = int(meta.get("ef_search", EF_SEARCH_MIN))
         self._avgdl = int(meta.get("tokens", 0)) / max(1, self._passages)
         self._vocabulary: dict[str, int] | None = None
         self._stemmer = Store(":memory:")  # the embedded index's tokenizer, for query words
@@ -265,7 +298,7 @@ class PostgresCorpus:
             sql = "SELECT vid, -(embedding <#> %s) FROM passages ORDER BY (embedding <#> %s) + 0, vid LIMIT %s"
             return [(int(v), float(s)) for v, s in self._rows(sql, (q, q, k))]
         sql = "SELECT vid, -(embedding <#> %s) FROM passages ORDER BY embedding <#> %s LIMIT %s"
-        rows = self._rows(sql, (q, q, k), {"hnsw.ef_search": str(max(EF_SEARCH_MIN, k))})
+        rows = self._rows(sql, (q, q, k), {"hnsw.ef_search": str(max(self._ef_search, k))})
         return [(int(v), float(s)) for v, s in rows]
 
     def keyword_search(self, terms: Sequence[str], k: int, df: Mapping[str, int] | None = None) -> list[tuple[int, float]]:
@@ -408,8 +441,10 @@ class PostgresWriter:
         on_wait: Callable[[str], None] | None = None,
         checkpoint: Callable[[str], None] | None = None,
         backend: str = "torch",
+        exact_limit: int = 50_000,
     ) -> None:
         self.url = url
+        self.exact_limit = exact_limit
         self.model, self.model_id, self.dim = model, model_id, dim
         self.backend = backend
         self.rebuild = rebuild
@@ -437,6 +472,7 @@ class PostgresWriter:
         assert conn is not None
         try:
             if exc_type is None and self.changed:
+                self._tune()
                 n = int(self._get("version", "0")) + 1
                 self._set(version=str(n), updated_at=now_iso())
                 self.checkpoint("committing")
@@ -502,6 +538,14 @@ class PostgresWriter:
         self._conn().execute(PASSAGES.format(dim=int(dim)))
         self._set(dim=str(dim))
         self.dim = dim
+
+    def _tune(self) -> None:
+        """Tune HNSW's ef_search once searches leave exact territory, and again each time the corpus doubles."""
+        passages = int(self._get("passages", "0"))
+        if passages <= self.exact_limit or passages < 2 * int(self._get("ef_tuned_on", "0")):
+            return
+        ef, recall = tune_ef_search(self._conn())
+        self._set(ef_search=str(ef), ef_tuned_on=str(passages), ef_recall=str(recall))
 
     def _conn(self) -> psycopg.Connection:
         if self.conn is None:

@@ -131,12 +131,8 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, target_recall: float = TARGE
     ivf.train(np.ascontiguousarray(sample, dtype=np.float32))
     ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # for reconstruct() and remove_ids()
     ivf.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids)
-    # Tune on stored vectors plus noise (cosine QUERY_COSINE to their origin): questions sit
-    # between passages, and near-copies of stored vectors would make one probe look enough.
     picks = rng.choice(n, size=min(n, RECALL_SAMPLE), replace=False)
-    sigma = math.sqrt((1 / QUERY_COSINE**2 - 1) / dim)
-    queries = vectors[picks] + rng.normal(0, sigma, size=(len(picks), dim)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    queries = probe_queries(vectors[picks], rng)
     exact = faiss.IndexFlatIP(dim)
     exact.add(np.ascontiguousarray(vectors, dtype=np.float32))
     _, truth = exact.search(queries, 10)
@@ -151,6 +147,17 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, target_recall: float = TARGE
             break
         nprobe = min(nlist, nprobe * 2)
     return VectorIndex(ivf, Structure("ivf", nlist, nprobe, n, round(recall, 4)))
+
+
+def probe_queries(stored: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Queries for tuning an approximate search: stored vectors moved to a cosine of about
+    QUERY_COSINE from where they were, then normalised.
+
+    Questions sit between passages: near-copies of stored vectors would make a tiny search look enough.
+    """
+    sigma = math.sqrt((1 / QUERY_COSINE**2 - 1) / stored.shape[1])
+    queries = stored + rng.normal(0, sigma, size=stored.shape).astype(np.float32)
+    return queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
 
 def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:

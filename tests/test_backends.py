@@ -141,3 +141,30 @@ def test_migrate_to_postgres_and_back_keeps_every_answer(
     assert (report.unchanged, report.version) == (5, None)
     assert main(["migrate", "--to", "mysql://x"]) == 2
     assert "postgresql:// URL" in capsys.readouterr().err
+
+
+def test_postgres_tunes_hnsw_past_the_exact_limit(
+    database_url: str, settings: Settings, embedder: Embedder, seeds_copy: Path, tmp_path: Path
+) -> None:
+    import psycopg
+
+    pg = settings.with_(database_url=database_url, exact_limit=20)
+    first = ingest([seeds_copy], pg, embedder=embedder)
+    with psycopg.connect(database_url) as conn:
+        meta = dict(conn.execute("SELECT key, value FROM brief_meta").fetchall())
+    assert int(meta["ef_tuned_on"]) == first.passages_total > 20
+    assert float(meta["ef_recall"]) >= 0.97 and 40 <= int(meta["ef_search"]) <= 1000
+    # One more article does not double the corpus: no new tuning.
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "solar.txt").write_text(NEW, encoding="utf-8")
+    ingest([seeds_copy, tmp_path / "more"], pg, embedder=embedder)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT value FROM brief_meta WHERE key = 'ef_tuned_on'").fetchone()[0] == meta["ef_tuned_on"]
+    approximate, exact = open_corpus(pg), open_corpus(pg.with_(exact_limit=10**6))
+    try:
+        for question in [SOLAR, *EXTRA]:
+            q = embedder.encode_queries([question])[0]
+            assert [v for v, _ in approximate.dense_search(q, 10)] == [v for v, _ in exact.dense_search(q, 10)]
+    finally:
+        approximate.close()
+        exact.close()
