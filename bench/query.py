@@ -1,7 +1,7 @@
 """Ask latency on the RealTime QA index, idle and with a second process keeping one core busy.
 
 python bench/query.py [--questions 200] [--busy] [--index bench/results/rtqa-index] [--untuned] [--backend onnx]
-                      [--vectors default|exact]
+                      [--vectors default|exact] [--stages]
 
 The questions are RealTime QA's (asked on their own dates) topped up with SQuAD dev questions
 (seed 13), all asked of the RealTime QA index: latency is what is measured here, quality is
@@ -18,10 +18,11 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from common import machine, percentile
 from devsets import CACHE, available, rtqa_questions, squad_questions
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--untuned", action="store_true", help="also measure with default (all-core) threads")
     parser.add_argument("--index", type=Path, default=CACHE / "rtqa-index", help="a built RealTime QA index")
     parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="BRIEF_EMBED_BACKEND for the questions")
+    parser.add_argument("--stages", action="store_true", help="also print where an idle question's time goes")
     parser.add_argument(
         "--vectors", choices=("default", "exact"), default="default",
         help="default: the vector index `brief ingest` makes at this size (IVF past BRIEF_EXACT_LIMIT); "
@@ -132,8 +134,48 @@ def main() -> None:
                 f"{name:34} {percentile(latency, 50):7.1f} {percentile(latency, 95):7.1f} "
                 f"{sum(latency) / len(latency):8.1f} {cpu * 1000:9.1f}"
             )
+    if args.stages:
+        clear_caches()
+        for name, times in stage_times(brief, asked).items():
+            print(f"  stage {name:22} p50 {percentile(times, 50):6.2f} ms  mean {sum(times) / len(times):6.2f} ms")
+        print("  (keyword search runs on its own thread while the question is encoded; search includes waiting for it)")
     print("one full ask() each (embed the question, search, pick the answer sentence), model loaded;")
     print("targets: p50 <= 20 ms idle; p50 <= 40 ms and p95 <= 150 ms with one core busy")
+
+
+def stage_times(brief: Brief, asked: list[tuple[str, date | None]]) -> dict[str, list[float]]:
+    """Wall ms of each stage of every ask(), by wrapping the stages' functions for this run only."""
+    from retrieval import brief as pipeline
+
+    times: dict[str, list[float]] = {}
+
+    def timed_call(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*a: Any, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                times.setdefault(name, []).append((time.perf_counter() - t) * 1000)
+
+        return run
+
+    reader, embedder = brief.reader(), brief.embedder
+    saved = {n: getattr(pipeline, n) for n in ("read_question", "search", "candidates")}
+    patched = [(pipeline, n, timed_call(n, f)) for n, f in saved.items()]
+    patched.append((embedder, "encode_queries", timed_call("encode question", embedder.encode_queries)))
+    for n in ("keyword_search", "dense_search", "passages", "sentences"):
+        patched.append((reader, n, timed_call(f"  {n}", getattr(reader, n))))
+    for owner, n, fn in patched:
+        setattr(owner, n, fn)
+    try:
+        for text, as_of in asked:
+            brief.ask(text, as_of=as_of)
+    finally:
+        for n, f in saved.items():
+            setattr(pipeline, n, f)
+        for owner, n, _ in patched[len(saved):]:
+            delattr(owner, n)  # back to the class's method
+    return times
 
 
 def clear_caches() -> None:
