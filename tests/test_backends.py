@@ -168,3 +168,36 @@ def test_postgres_tunes_hnsw_past_the_exact_limit(
     finally:
         approximate.close()
         exact.close()
+
+
+def test_postgres_keyword_postings_match_the_passages_terms(
+    database_url: str, settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    import psycopg
+
+    pg = settings.with_(database_url=database_url)
+    ingest([seeds_copy], pg, embedder=embedder)
+    queries = [["abu", "kamal"], ["strike", "syria", "militias"], ["jordan", "drone", "tower"], ["f-16", "october"]]
+
+    def both_ways() -> list[tuple[list, list]]:
+        corpus = open_corpus(pg)
+        try:
+            fast = [corpus.keyword_search(q, 20) for q in queries]
+            corpus._postings = False  # type: ignore[attr-defined]  # the tsvector scan, as before postings
+            return list(zip(fast, [corpus.keyword_search(q, 20) for q in queries], strict=True))
+        finally:
+            corpus.close()
+
+    assert all(fast == slow and fast for fast, slow in both_ways())
+    # A new headline changes the passages' context words: their postings follow.
+    sources = seeds_copy / "sources.jsonl"
+    sources.write_text(sources.read_text(encoding="utf-8").replace("US hits Iranian proxy forces", "Abu Kamal raid"),
+                       encoding="utf-8")  # fmt: skip
+    assert ingest([seeds_copy], pg, embedder=embedder).updated == 1
+    assert all(fast == slow for fast, slow in both_ways())
+    # A database from before postings gets them the next time a writer opens it.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE postings")
+        conn.execute("DELETE FROM brief_meta WHERE key = 'postings'")
+    assert ingest([seeds_copy], pg, embedder=embedder).unchanged == 5
+    assert all(fast == slow and fast for fast, slow in both_ways())
