@@ -60,7 +60,7 @@ def index_writer(
     `backend` as for `open_writer`; `brief rm` passes the index's own, since it embeds nothing."""
     return IndexWriter(
         settings.index_dir, model, mid, dim, rebuild=rebuild,
-        lock_timeout_s=settings.lock_timeout_s, keep_versions=settings.keep_versions, on_wait=say,
+        lock_timeout_s=settings.lock_timeout_s, on_wait=say,
         exact_limit=settings.exact_limit, checkpoint=checkpoint_hook(settings.crash_checkpoint),
         backend=backend or settings.embed_backend,
     )  # fmt: skip

@@ -1,12 +1,19 @@
-"""The index folder: versioned, self-describing, swapped atomically, one writer at a time.
+"""The index folder: one SQLite database changed in place, immutable vector segments, one writer.
 
     index/
-      CURRENT              name of the live version, replaced atomically
-      .lock                held by the one writer
-      versions/v000007/    manifest.json, brief.sqlite, vectors.faiss
+      brief.sqlite (-wal, -shm)   articles, passages, keyword index, sentence vectors, and the
+                                  manifest: the version, its vector segments, passages deleted since
+      segments/000007-0.faiss     passage vectors, written once, listed by the manifest
+      .lock                       held by the one writer
 
-A writer builds the next version beside the live one and switches CURRENT only when it is
-complete, so readers (and a crash at any moment) only ever see whole versions.
+An update is one SQLite transaction: it writes the passages it adds and one small segment with
+their vectors, and deleted passages go on a list until their segment is merged; the commit
+publishes the new manifest with the rest. So an update costs what it changes, not the size of
+the index. Segments are merged four of a size at a time (each vector is rewritten about log4(n)
+times; a big IVF segment keeps its trained cells). A reader holds one read transaction (a WAL
+snapshot) and the segments its manifest lists, so it serves one whole version whatever a writer
+does meanwhile; a killed writer leaves an uncommitted transaction SQLite rolls back and maybe an
+unlisted segment file, removed by the next writer.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import shlex
@@ -23,7 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,16 +49,17 @@ from retrieval.errors import (
     NoIndexError,
 )
 from retrieval.store import Store, StoredPassage, now_iso
-from retrieval.vectors import EXACT_LIMIT, Structure, VectorIndex
+from retrieval.vectors import EXACT_LIMIT, Segment, SegmentedVectors, Structure, VectorIndex, merged
 
-FORMAT_VERSION = 3  # 2: event dates per passage; 3: vocabulary table
-POINTER = "CURRENT"
+FORMAT_VERSION = 4  # 2: event dates per passage; 3: vocabulary table; 4: one database, vector segments
 LOCK = ".lock"
-MANIFEST = "manifest.json"
 DATABASE = "brief.sqlite"
-VECTORS = "vectors.faiss"
+SEGMENTS = "segments"
+MERGE_FACTOR = 4  # this many segments of one size tier are merged into one
+RECLAIM_SHARE = 0.25  # deleted vectors beyond this share of all stored are dropped by merging everything
+LEGACY_POINTER = "CURRENT"  # format 3 and before: versions/vNNNNNN/ folders, each a whole copy
 VERSION_NAME = re.compile(r"v[0-9]{6,}")
-OPTIONAL = {"vectors", "backend"}  # manifest fields older versions lack
+OPTIONAL = {"vectors", "backend", "segments"}  # manifest fields older versions lack
 
 
 @dataclass(frozen=True)
@@ -66,25 +75,41 @@ class Manifest:
     passages: int
     created_at: str
     updated_at: str
-    vectors: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})
+    vectors: dict[str, Any] = field(default_factory=lambda: {"kind": "flat"})  # the largest segment's structure
     backend: str = "torch"  # BRIEF_EMBED_BACKEND that embedded it (absent before issue 13: torch)
+    segments: list[dict[str, Any]] = field(default_factory=list)  # Segment fields, oldest first
 
     @classmethod
     def read(cls, folder: Path) -> Manifest:
-        """Read a version's manifest; CorruptIndexError if missing or malformed."""
+        """The live manifest of the index at `folder`; CorruptIndexError if missing or malformed."""
         try:
-            data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+            store = Store(folder / DATABASE, readonly=True)
+        except sqlite3.DatabaseError as exc:
+            raise CorruptIndexError(f"the index at {folder} is damaged ({exc}); {rebuild_hint(folder)}") from exc
+        try:
+            return cls.of(store, folder)
+        finally:
+            store.close()
+
+    @classmethod
+    def of(cls, store: Store, index_dir: Path) -> Manifest:
+        """The manifest in an open database (as of its snapshot)."""
+        try:
+            data = json.loads(store.state()["manifest"])
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in OPTIONAL})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            index_dir = folder.parent.parent
+        except (KeyError, ValueError, TypeError, sqlite3.DatabaseError) as exc:
             raise CorruptIndexError(
-                f"the index at {index_dir} is damaged: version {folder.name} has no valid manifest "
-                f"({type(exc).__name__}); {rebuild_hint(index_dir)}"
+                f"the index at {index_dir} is damaged: it has no valid manifest ({type(exc).__name__}); "
+                f"{rebuild_hint(index_dir)}"
             ) from exc
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as JSON-ready data."""
         return dict(self.__dict__)
+
+    def segment_list(self) -> list[Segment]:
+        """The vector segments, oldest first."""
+        return [Segment(**{**s, "structure": Structure(**s["structure"])}) for s in self.segments]
 
 
 def rebuild_hint(index_dir: Path) -> str:
@@ -103,33 +128,16 @@ def build_hint(index_dir: Path) -> str:
     )
 
 
-def read_pointer(index_dir: Path) -> str:
-    """The version name CURRENT holds; CorruptIndexError when it is not a version name."""
-    raw = (index_dir / POINTER).read_bytes()
-    try:
-        name = raw.decode("ascii").strip()
-    except UnicodeDecodeError:
-        name = ""
-    if not VERSION_NAME.fullmatch(name):
-        raise CorruptIndexError(
-            f"the index at {index_dir} is damaged: {POINTER} does not name a version ({raw[:20]!r}); "
-            f"{rebuild_hint(index_dir)}"
-        )
-    return name
-
-
 def live_version(index_dir: Path) -> Path:
-    """Folder of the live version; NoIndexError when there is none."""
-    pointer = index_dir / POINTER
-    if not pointer.is_file():
+    """The index folder, once it holds an index of this format; NoIndexError when there is none."""
+    if not (index_dir / DATABASE).is_file():
+        if (index_dir / LEGACY_POINTER).is_file():
+            raise IndexMismatchError(
+                f"the index at {index_dir} was made by an older Brief (one whole copy per version); run "
+                f"`brief ingest --index {shlex.quote(str(index_dir))}` once to convert it (nothing is embedded again)"
+            )
         raise NoIndexError(f"no index at {index_dir}; {build_hint(index_dir)}")
-    name = read_pointer(index_dir)
-    folder = index_dir / "versions" / name
-    if not folder.is_dir():
-        raise CorruptIndexError(
-            f"the index at {index_dir} points to a missing version {name!r}; {rebuild_hint(index_dir)}"
-        )
-    return folder
+    return index_dir
 
 
 @dataclass(frozen=True)
@@ -158,11 +166,10 @@ def open_store(index_dir: Path) -> Iterator[tuple[Manifest, Store]]:
     """The live version's manifest and its database, read-only, without the model or the vectors
     (`brief stats`, `list`, `show`, `export`); a damaged database is a CorruptIndexError."""
     folder = live_version(index_dir)
-    manifest = Manifest.read(folder)
     try:
         store = Store(folder / DATABASE, readonly=True)
         try:
-            yield manifest, store
+            yield Manifest.of(store, index_dir), store
         finally:
             store.close()
     except sqlite3.DatabaseError as exc:
@@ -181,17 +188,46 @@ class IndexReader:
     ) -> None:
         self.index_dir = index_dir
         self.folder = live_version(index_dir)
-        self.manifest = Manifest.read(self.folder)
+        for attempt in range(3):
+            try:
+                self.store = Store(self.folder / DATABASE, readonly=True)  # one snapshot for this reader's life
+            except sqlite3.DatabaseError as exc:
+                raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
+            try:
+                self._load(expect_model_id, expect_dim, expect_backend)
+                break
+            except FileNotFoundError as exc:
+                self.store.close()
+                # A writer merged the segments this snapshot lists after it was taken: take a newer one.
+                if attempt == 2 or Manifest.read(self.folder).version == self.manifest.version:
+                    raise CorruptIndexError(
+                        f"the index at {index_dir} is damaged: a vector segment is missing ({Path(str(exc)).name}); "
+                        f"{rebuild_hint(index_dir)}"
+                    ) from exc
+            except BaseException:
+                self.store.close()
+                raise
+        self.lock = threading.Lock()  # one SQLite connection shared by the bot's threads
+        self._probe: sqlite3.Connection | None = None
+
+    def _load(self, expect_model_id: str | None, expect_dim: int | None, expect_backend: str | None) -> None:
+        index_dir = self.index_dir
+        self.manifest = Manifest.of(self.store, index_dir)
         if self.manifest.format != FORMAT_VERSION:
             raise IndexMismatchError(
                 f"the index at {index_dir} has format {self.manifest.format}, this Brief reads format "
                 f"{FORMAT_VERSION}; {rebuild_hint(index_dir)}"
             )
         self.expect(expect_model_id, expect_dim, expect_backend)
+        segments = self.manifest.segment_list()
+        folder = self.folder / SEGMENTS
+        for segment in segments:
+            if not (folder / segment.name).is_file():
+                raise FileNotFoundError(str(folder / segment.name))
         try:
-            self.vectors = VectorIndex.load(self.folder / VECTORS, Structure(**self.manifest.vectors))
-            self.store = Store(self.folder / DATABASE, readonly=True)
             self.store.check()
+            gone = self.store.gone()
+            self.vectors = SegmentedVectors.load(folder, segments, gone, self.manifest.dim)
             articles, passages = self.store.counts()
         except (RuntimeError, sqlite3.DatabaseError) as exc:
             raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
@@ -200,12 +236,11 @@ class IndexReader:
                 f"the index at {index_dir} is inconsistent: its manifest counts {self.manifest.articles} articles and "
                 f"{self.manifest.passages} passages, its database {articles} and {passages}; {rebuild_hint(index_dir)}"
             )
-        if len(self.vectors) != passages or self.vectors.dim != self.manifest.dim:
+        if len(self.vectors) != passages:
             raise CorruptIndexError(
                 f"the index at {index_dir} is inconsistent ({len(self.vectors)} vectors for {passages} passages); "
                 f"{rebuild_hint(index_dir)}"
             )
-        self.lock = threading.Lock()  # one SQLite connection shared by the bot's threads
 
     def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
         """IndexMismatchError unless this version was built with this model (and dimension, and kind of vectors)."""
@@ -220,7 +255,7 @@ class IndexReader:
     @property
     def version(self) -> str:
         """The version name this reader serves."""
-        return self.folder.name
+        return self.manifest.version
 
     @property
     def model_id(self) -> str:
@@ -262,15 +297,22 @@ class IndexReader:
     def is_stale(self) -> bool:
         """True when a newer version has gone live since this reader was opened."""
         try:
-            return read_pointer(self.index_dir) != self.version
+            with self.lock:
+                if self._probe is None:  # outside any transaction: each read sees the latest commit
+                    self._probe = sqlite3.connect(f"file:{self.folder / DATABASE}?mode=ro", uri=True,
+                                                  check_same_thread=False)  # fmt: skip
+                row = self._probe.execute("SELECT value FROM brief_state WHERE key = 'version'").fetchone()
+        except sqlite3.DatabaseError:
+            return True  # opening it reports the damage; this reader keeps answering meanwhile
         except OSError:
             return False
-        except CorruptIndexError:
-            return True  # opening it reports the damage; this reader keeps answering meanwhile
+        return row is not None and row[0] != self.version
 
     def close(self) -> None:
-        """Release the database connection."""
+        """Release the database connections."""
         self.store.close()
+        if self._probe is not None:
+            self._probe.close()
 
     # --- the Corpus protocol (retrieval/corpus.py): all the question path reads -----------------
     def passage_count(self) -> int:
@@ -315,7 +357,7 @@ class IndexReader:
 
 
 class IndexWriter:
-    """Builds the next version from the live one (or from scratch) and publishes it atomically."""
+    """Changes the index in one transaction and publishes it with its commit."""
 
     def __init__(
         self,
@@ -325,7 +367,6 @@ class IndexWriter:
         dim: int | None,
         rebuild: bool = False,
         lock_timeout_s: float = 600.0,
-        keep_versions: int = 2,
         on_wait: Callable[[str], None] | None = None,
         exact_limit: int = EXACT_LIMIT,
         checkpoint: Callable[[str], None] | None = None,
@@ -336,15 +377,17 @@ class IndexWriter:
         self.model, self.model_id, self.dim = model, model_id, dim
         self.rebuild = rebuild
         self.lock_timeout_s = lock_timeout_s
-        self.keep_versions = keep_versions
         self.on_wait = on_wait
         self.exact_limit = exact_limit
         self.checkpoint = checkpoint or (lambda _step: None)
         self._lock_file: Any = None
         self.store: Store | None = None
-        self._vectors: VectorIndex | None = None
         self.base: Manifest | None = None
         self.changed = False
+        self._delta: VectorIndex | None = None  # the vectors this writer adds
+        self._segments: list[Segment] = []  # the live version's
+        self._gone: set[int] = set()
+        self._written: list[Path] = []  # segment files written but not yet published
 
     # --- context management -----------------------------------------------------------------
     def __enter__(self) -> IndexWriter:
@@ -352,10 +395,9 @@ class IndexWriter:
         try:
             self._prepare()
         except BaseException as exc:
-            if hasattr(self, "_building"):  # a partial copy must not keep the disk full
-                shutil.rmtree(self._building, ignore_errors=True)
+            self._close_store(commit=False)
             self._release_lock()
-            if _disk_fault(exc):  # e.g. no room for the copy of the live database
+            if _disk_fault(exc):
                 raise self._write_failed(exc) from exc
             raise
         return self
@@ -370,15 +412,23 @@ class IndexWriter:
                 except (OSError, RuntimeError, sqlite3.Error) as err:  # RuntimeError: faiss's writes
                     raise self._write_failed(err) from err
         finally:
-            if self.store is not None:
-                self.store.close()
-            shutil.rmtree(self._building, ignore_errors=True)
+            self._close_store(commit=False)  # after a publish there is nothing left to roll back
+            for path in self._written:  # a failed publish's segments
+                path.unlink(missing_ok=True)
             self._release_lock()
+
+    def _close_store(self, commit: bool) -> None:
+        if self.store is not None:
+            if not commit:
+                with suppress(sqlite3.Error):
+                    self.store.conn.rollback()
+            self.store.close()
+            self.store = None
 
     def _write_failed(self, exc: BaseException) -> IndexWriteError:
         try:
-            live = f"the index still serves version {read_pointer(self.index_dir)}"
-        except (OSError, CorruptIndexError):
+            live = f"the index still serves version {Manifest.read(self.index_dir).version}"
+        except (BriefError, OSError, sqlite3.Error):
             live = "no version was published"
         what = "no space left on device" if _disk_fault(exc, full_only=True) else " ".join(str(exc).split())[:200]
         return IndexWriteError(
@@ -416,51 +466,57 @@ class IndexWriter:
             self._lock_file.close()
             self._lock_file = None
 
-    # --- building -----------------------------------------------------------------------------
+    # --- opening ------------------------------------------------------------------------------
     def _prepare(self) -> None:
-        versions = self.index_dir / "versions"
-        versions.mkdir(exist_ok=True)
-        for leftover in versions.glob(".building-*"):  # from a writer that was killed
-            shutil.rmtree(leftover, ignore_errors=True)
-        live: Path | None = None
-        removals = self._live_removals() if self.rebuild else []
-        if not self.rebuild and (self.index_dir / POINTER).exists():
-            reader = IndexReader(self.index_dir, self.model_id, self.dim, self.backend)
-            live, self.base = reader.folder, reader.manifest
-            reader.close()
-        self._number = self._next_number(versions)
-        self._building = versions / f".building-v{self._number:06d}"
-        self._building.mkdir()
-        if live is not None:
-            source = sqlite3.connect(f"file:{live / DATABASE}?mode=ro", uri=True)
-            target = sqlite3.connect(self._building / DATABASE)
-            source.backup(target)
-            source.close()
-            target.close()
-        self.store = Store(self._building / DATABASE)
-        self.store.remember_removals(removals)  # `brief rm` outlives a rebuild
-        if live is not None and self.base is not None:
-            self._vectors = VectorIndex.load(live / VECTORS, Structure(**self.base.vectors))
+        (self.index_dir / SEGMENTS).mkdir(exist_ok=True)
+        database = self.index_dir / DATABASE
+        if (self.index_dir / LEGACY_POINTER).is_file() and not database.exists():
+            convert_legacy(self.index_dir)
+        _remove_legacy(self.index_dir)
+        removals: list[tuple[str, str, str | None, str]] = []
+        if self.rebuild:
+            removals = self._live_removals()
+            if not _readable(database):  # a damaged database is what a rebuild is for: start a new one
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{database}{suffix}").unlink(missing_ok=True)
+        self.store = Store(database)
+        self.store.conn.execute("BEGIN IMMEDIATE")
+        if "manifest" in self.store.state():
+            self.base = Manifest.of(self.store, self.index_dir)
+            if not self.rebuild:
+                if self.base.format != FORMAT_VERSION:
+                    raise IndexMismatchError(
+                        f"the index at {self.index_dir} has format {self.base.format}, this Brief writes format "
+                        f"{FORMAT_VERSION}; {rebuild_hint(self.index_dir)}"
+                    )
+                check_build(self.base, self.index_dir, self.model_id, self.dim, self.backend)
+                self._segments = self.base.segment_list()
+                self._gone = set(self.store.gone())
+                self.dim = self.base.dim
+        if self.rebuild:
+            self.store.clear()
+            self.store.remember_removals(removals)  # `brief rm` outlives a rebuild
+        listed = {s.name for s in self._segments}
+        for leftover in (self.index_dir / SEGMENTS).iterdir():  # from a killed writer, or merged away earlier
+            if leftover.name not in listed:
+                leftover.unlink(missing_ok=True)
+        self._next_vid = max([self.store.max_vid(), *(s.high for s in self._segments)], default=0) + 1
+        self._first_vid = self._next_vid  # ids from here on are this writer's own
         self.changed = self.rebuild
 
     def _live_removals(self) -> list[tuple[str, str, str | None, str]]:
         try:
             with open_store(self.index_dir) as (_, store):
                 return store.removals()
-        except (BriefError, sqlite3.Error):  # no index, a damaged one (what a rebuild is for), or one from before `brief rm`
+        except (BriefError, sqlite3.Error):  # no index, or a damaged one (what a rebuild is for)
             return []
 
-    @staticmethod
-    def _next_number(versions: Path) -> int:
-        numbers = [int(p.name[1:]) for p in versions.glob("v[0-9]*") if p.name[1:].isdigit()]
-        return max(numbers, default=0) + 1
-
     def vectors(self, dim: int) -> VectorIndex:
-        """The vector index being built (created on first use with `dim` dimensions)."""
-        if self._vectors is None:
-            self._vectors = VectorIndex.create(dim)
+        """The vectors this writer adds (created on first use with `dim` dimensions)."""
+        if self._delta is None:
+            self._delta = VectorIndex.create(dim)
             self.dim = dim
-        return self._vectors
+        return self._delta
 
     # --- the CorpusWriter protocol (retrieval/corpus.py): all ingest writes --------------------
     def _open_store(self) -> Store:
@@ -481,10 +537,13 @@ class IndexWriter:
         return self._open_store().is_removed(doc_id)
 
     def apply(self, changes: Changes) -> Applied:
-        """Apply a batch of changes to the version being built (published when the writer closes)."""
+        """Apply a batch of changes to the open transaction (published when the writer closes)."""
         store = self._open_store()
         for new in changes.added:
-            vids = store.add_article(new.article, new.passages, new.sentence_vectors)
+            # Passage ids only grow (never reused): a deleted id stays on the deleted list until
+            # its segment is merged, and must not hide a new passage.
+            vids = store.add_article(new.article, new.passages, new.sentence_vectors, first_vid=self._next_vid)
+            self._next_vid += len(vids)
             # The vector of a passage is stored under its row id: that is how search finds its text.
             self.vectors(new.vectors.shape[1]).add(np.asarray(vids, np.int64), new.vectors)
         updated = frozenset(a.doc_id for a in changes.updated if store.update_metadata(a))
@@ -495,7 +554,10 @@ class IndexWriter:
             store.remove_file(path)
         deleted = tuple(dict.fromkeys([*changes.deleted, *store.orphan_articles()]))
         if deleted:
-            self.vectors(self.dim or 384).remove(np.asarray(store.delete_articles(deleted), np.int64))
+            vids = store.delete_articles(deleted)
+            if self._delta is not None:  # added and deleted by this writer: never published
+                self._delta.remove(np.asarray([v for v in vids if v >= self._first_vid], np.int64))
+            self._gone.update(v for v in vids if v < self._first_vid)
         self.changed = self.changed or bool(changes.added or changes.removals or updated or changes.files or changes.dropped_files or deleted)
         articles, passages = store.counts()
         return Applied(updated, deleted, articles, passages)
@@ -506,52 +568,150 @@ class IndexWriter:
         published = getattr(self, "published", None)
         return published.version if published else None
 
+    # --- publishing -----------------------------------------------------------------------------
     def _publish(self) -> None:
-        assert self.store is not None
-        self.store.commit()
-        self.checkpoint("committed")
-        articles, passages = self.store.counts()
-        self.store.close()
-        self.store = None
-        vectors = self._vectors if self._vectors is not None else VectorIndex.create(self.dim or 384)
-        vectors = vectors.restructured(self.exact_limit)
-        vectors.save(self._building / VECTORS)
-        name = f"v{self._number:06d}"
+        store = self._open_store()
+        number = int(self.base.version[1:]) + 1 if self.base else 1
+        segments = list(self._segments)
+        if self._delta is not None and len(self._delta):
+            segments.append(self._write(self._delta.restructured(self.exact_limit), f"{number:06d}-0.faiss"))
+        segments = self._compact(segments, number)
+        for path in self._written:
+            _fsync(path)
+        _fsync(self.index_dir / SEGMENTS)
+        self.checkpoint("written")
+        articles, passages = store.counts()
+        largest = max(segments, key=lambda s: s.count).structure if segments else Structure("flat")
         manifest = Manifest(
             format=FORMAT_VERSION,
-            version=name,
+            version=f"v{number:06d}",
             model=self.model,
             model_id=self.model_id,
-            dim=vectors.dim,
+            dim=self.dim or 384,
             articles=articles,
             passages=passages,
             created_at=self.base.created_at if self.base else now_iso(),
             updated_at=now_iso(),
-            vectors=asdict(vectors.structure),
+            vectors=asdict(largest),
             backend=self.backend,
+            segments=[asdict(s) for s in segments],
         )
-        write_file(self._building / MANIFEST, (json.dumps(manifest.to_dict(), indent=2) + "\n").encode())
-        for item in self._building.iterdir():
-            _fsync(item)
-        self.checkpoint("written")
-        final = self._building.parent / name
-        os.rename(self._building, final)
-        _fsync(final.parent)
-        self.checkpoint("renamed")
-        tmp = self.index_dir / f".{POINTER}.tmp"
-        write_file(tmp, f"{name}\n".encode())
-        _fsync(tmp)
-        os.replace(tmp, self.index_dir / POINTER)
-        _fsync(self.index_dir)
+        store.set_gone(self._gone)
+        store.set_state(manifest=json.dumps(manifest.to_dict()), version=manifest.version)
+        store.commit()  # the new version is live from here
+        self._written = []
+        self.checkpoint("committed")
         self.published = manifest
-        self._cleanup(final.parent, name)
+        listed = {s.name for s in segments}
+        for old in self._segments:  # merged away: readers still on the old version hold them in memory
+            if old.name not in listed:
+                (self.index_dir / SEGMENTS / old.name).unlink(missing_ok=True)
 
-    def _cleanup(self, versions: Path, live: str) -> None:
-        # Readers hold whole versions open (vectors in memory, SQLite by file handle), so
-        # deleting an old folder never breaks a question in flight.
-        old = sorted(p for p in versions.glob("v[0-9]*") if p.name != live)
-        for folder in old[: max(0, len(old) - (self.keep_versions - 1))]:
-            shutil.rmtree(folder, ignore_errors=True)
+    def _write(self, index: VectorIndex, name: str) -> Segment:
+        path = self.index_dir / SEGMENTS / name
+        self._written.append(path)
+        index.save(path)
+        ids, _ = index.contents()
+        return Segment(name, len(index), int(ids.min()), int(ids.max()), index.structure)
+
+    def _compact(self, segments: list[Segment], number: int) -> list[Segment]:
+        """Merge segments of one size tier, MERGE_FACTOR at a time (and everything when many
+        vectors are deleted), so that searches see few segments and a vector is rarely rewritten."""
+        stored = sum(s.count for s in segments)
+        if len(segments) > 1 and len(self._gone) > RECLAIM_SHARE * stored:
+            one = self._merge(segments, number, 1)
+            return [one] if one else []
+        part = 1
+        while len(segments) >= MERGE_FACTOR and len({_tier(s.count) for s in segments[-MERGE_FACTOR:]}) == 1:
+            one = self._merge(segments[-MERGE_FACTOR:], number, part)
+            segments = [*segments[:-MERGE_FACTOR], *([one] if one else [])]
+            part += 1
+        return segments
+
+    def _merge(self, segments: list[Segment], number: int, part: int) -> Segment | None:
+        folder = self.index_dir / SEGMENTS
+        inside = {v for v in self._gone if segments[0].low <= v <= segments[-1].high}
+        indexes = [VectorIndex.load(folder / s.name, s.structure) for s in segments]
+        one = merged(indexes, frozenset(inside), self.exact_limit)
+        self._gone -= inside
+        for s in segments:
+            if folder / s.name in self._written:  # written by this writer and merged at once: never published
+                self._written.remove(folder / s.name)
+                (folder / s.name).unlink()
+        return self._write(one, f"{number:06d}-{part}.faiss") if len(one) else None
+
+
+def _tier(count: int) -> int:
+    """Segments within a factor of MERGE_FACTOR in size share a tier."""
+    return int(math.log(max(count, 1), MERGE_FACTOR))
+
+
+def check_build(manifest: Manifest, index_dir: Path, model_id: str | None, dim: int | None, backend: str | None) -> None:
+    """IndexMismatchError unless the index was built with this model (and dimension, and kind of vectors)."""
+    if model_id and (manifest.model_id != model_id or (dim and manifest.dim != dim)):
+        raise IndexMismatchError(
+            f"the index at {index_dir} was built with model {manifest.model_id} ({manifest.dim} dims) "
+            f"but BRIEF_EMBED_MODEL is {model_id}; set BRIEF_EMBED_MODEL back, or {rebuild_hint(index_dir)}"
+        )
+    check_backend(f"the index at {index_dir}", manifest.backend, backend, rebuild_hint(index_dir))
+
+
+def convert_legacy(index_dir: Path) -> None:
+    """Turn a format-3 index (versions/vNNNNNN/ folders, CURRENT naming the live one) into this
+    format: its live database and vectors become the database and the first segment. Nothing is
+    embedded again; a crash part-way leaves the old index as it was."""
+    name = (index_dir / LEGACY_POINTER).read_text(encoding="ascii", errors="replace").strip()
+    live = index_dir / "versions" / name
+    try:
+        old = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
+    if old.get("format") != 3:
+        raise IndexMismatchError(f"the index at {index_dir} has format {old.get('format')}; {rebuild_hint(index_dir)}")
+    building = index_dir / f".{DATABASE}.converting"
+    building.unlink(missing_ok=True)
+    source = sqlite3.connect(f"file:{live / DATABASE}?mode=ro", uri=True)
+    target = sqlite3.connect(building)
+    source.backup(target)
+    source.close()
+    target.close()
+    vectors = VectorIndex.load(live / "vectors.faiss", Structure(**old.get("vectors", {"kind": "flat"})))
+    store = Store(building)
+    segments = []
+    if len(vectors):
+        ids, _ = vectors.contents()
+        segment = Segment(f"{int(name[1:]):06d}-0.faiss", len(vectors), int(ids.min()), int(ids.max()), vectors.structure)
+        shutil.copyfile(live / "vectors.faiss", index_dir / SEGMENTS / segment.name)
+        _fsync(index_dir / SEGMENTS / segment.name)
+        segments.append(asdict(segment))
+    manifest = Manifest(**{**{k: old[k] for k in Manifest.__dataclass_fields__ if k in old},
+                           "format": FORMAT_VERSION, "segments": segments})  # fmt: skip
+    store.set_state(manifest=json.dumps(manifest.to_dict()), version=manifest.version)
+    store.commit()
+    store.close()
+    _fsync(building)
+    os.replace(building, index_dir / DATABASE)  # from here the index is in this format
+    _fsync(index_dir)
+
+
+def _remove_legacy(index_dir: Path) -> None:
+    if (index_dir / DATABASE).exists():
+        (index_dir / LEGACY_POINTER).unlink(missing_ok=True)
+        shutil.rmtree(index_dir / "versions", ignore_errors=True)
+
+
+def _readable(database: Path) -> bool:
+    if not database.exists():
+        return True
+    try:
+        conn = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            conn.execute("SELECT count(*) FROM passages").fetchone()
+            return True
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return False
 
 
 def checkpoint_hook(name: str | None) -> Callable[[str], None]:

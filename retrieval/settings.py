@@ -49,7 +49,6 @@ class Settings:
     embed_backend: str = "onnx"  # torch, onnx or onnx-int8
     model_cache: Path | None = None  # where ONNX exports are kept (None: ~/.cache/brief)
     lock_timeout_s: float = 600.0
-    keep_versions: int = 2
     exact_limit: int = 50_000
     feeds: tuple[str, ...] = ()
     feed_interval_s: float = 900.0
@@ -112,7 +111,6 @@ class Settings:
             embed_backend=v.choice("BRIEF_EMBED_BACKEND", BACKENDS, "onnx"),
             model_cache=Path(v.get("BRIEF_MODEL_CACHE")).expanduser() if v.get("BRIEF_MODEL_CACHE") else None,
             lock_timeout_s=v.number("BRIEF_LOCK_TIMEOUT", 600.0, minimum=0),
-            keep_versions=v.whole("BRIEF_KEEP_VERSIONS", 2, minimum=1),
             exact_limit=v.whole("BRIEF_EXACT_LIMIT", 50_000, minimum=0),
             feeds=tuple(sorted(_ids(v.get("BRIEF_FEEDS")))),
             feed_interval_s=60 * v.number("BRIEF_FEED_INTERVAL", 15.0, minimum=0.1),

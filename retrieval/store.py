@@ -42,7 +42,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS passages_fts USING fts5(
 CREATE VIRTUAL TABLE IF NOT EXISTS passages_vocab USING fts5vocab(passages_fts, 'row');
 CREATE TABLE IF NOT EXISTS removed(
     doc_id TEXT PRIMARY KEY, path TEXT NOT NULL, title TEXT, removed_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS brief_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS gone(vid INTEGER PRIMARY KEY);
 """
+CONTENT = ("files", "file_articles", "articles", "passages", "passage_dates", "sentences", "passages_fts", "gone")
 # The query's words go through the index's own tokenizer (Porter stems) to look up their
 # document frequencies in the vocabulary table; temp tables work on read-only connections.
 TOKENIZER = """
@@ -127,13 +130,18 @@ class Store:
         self._vocabulary: dict[str, int] | None = None
         self._tokenizer_ready = False
         if readonly:
-            uri = f"file:{path}?mode=ro&immutable=1"
-            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            if not Path(path).is_file():
+                raise sqlite3.DatabaseError(f"{path} is missing")
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
             # A question reads a few hundred scattered pages: mapped, they cost no read() call each.
             self.conn.execute(f"PRAGMA mmap_size={READ_MMAP_BYTES}")
+            # One read transaction for the connection's life: a snapshot of one version, whatever
+            # a writer commits meanwhile (WAL keeps the pages it reads).
+            self.conn.execute("BEGIN")
+            self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         else:
             self.conn = sqlite3.connect(path, check_same_thread=False)
-            self.conn.execute("PRAGMA journal_mode=DELETE")
+            self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
 
@@ -148,6 +156,36 @@ class Store:
     def check(self) -> None:
         """Raise sqlite3.DatabaseError if the database is unreadable."""
         self.conn.execute("SELECT count(*) FROM passages").fetchone()
+
+    # --- the index's own state: manifest, deleted vector ids -----------------------------------
+    def state(self) -> dict[str, str]:
+        """The index's state (the manifest, the version name); empty for a new database."""
+        try:
+            return dict(self.conn.execute("SELECT key, value FROM brief_state"))
+        except sqlite3.OperationalError:  # no such table: not an index of this format
+            return {}
+
+    def set_state(self, **values: str) -> None:
+        """Replace these state values (in the open transaction)."""
+        self.conn.executemany("INSERT OR REPLACE INTO brief_state(key, value) VALUES (?, ?)", list(values.items()))
+
+    def gone(self) -> frozenset[int]:
+        """Passage ids deleted whose vectors are still in a segment."""
+        return frozenset(r[0] for r in self.conn.execute("SELECT vid FROM gone"))
+
+    def set_gone(self, vids: Iterable[int]) -> None:
+        """Replace the deleted ids (in the open transaction)."""
+        self.conn.execute("DELETE FROM gone")
+        self.conn.executemany("INSERT INTO gone(vid) VALUES (?)", [(int(v),) for v in sorted(vids)])
+
+    def max_vid(self) -> int:
+        """The largest passage id in use (0 for none)."""
+        return int(self.conn.execute("SELECT coalesce(max(vid), 0) FROM passages").fetchone()[0])
+
+    def clear(self) -> None:
+        """Delete every article, passage and file record (a rebuild; removals stay)."""
+        for table in CONTENT:
+            self.conn.execute(f"DELETE FROM {table}")
 
     # --- files -----------------------------------------------------------------------------
     def fingerprints(self) -> dict[str, str]:
@@ -305,9 +343,11 @@ class Store:
         return True
 
     def add_article(
-        self, article: Article, passages: Sequence[Passage], sentence_vectors: Sequence[np.ndarray]
+        self, article: Article, passages: Sequence[Passage], sentence_vectors: Sequence[np.ndarray],
+        first_vid: int | None = None,
     ) -> list[int]:
-        """Insert an article with its passages; returns the passages' vector ids in order."""
+        """Insert an article with its passages (ids from `first_vid` on, or SQLite's next row ids);
+        returns the passages' vector ids in order."""
         self.conn.execute(
             "INSERT INTO articles(doc_id, path, record, title, outlet, published, url, author, text, added_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -317,13 +357,13 @@ class Store:
             ),
         )  # fmt: skip
         vids: list[int] = []
-        for passage, sent_vecs in zip(passages, sentence_vectors, strict=True):
+        for n, (passage, sent_vecs) in enumerate(zip(passages, sentence_vectors, strict=True)):
             mentions, stored = event_dates(passage.text, article.published)
             cur = self.conn.execute(
-                "INSERT INTO passages(id, doc_id, paragraph, start_char, end_char, text, published, event_dates)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (passage.id, passage.doc_id, passage.paragraph, passage.start, passage.end, passage.text,
-                 _iso(article.published), stored),
+                "INSERT INTO passages(vid, id, doc_id, paragraph, start_char, end_char, text, published, event_dates)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (None if first_vid is None else first_vid + n, passage.id, passage.doc_id, passage.paragraph,
+                 passage.start, passage.end, passage.text, _iso(article.published), stored),
             )  # fmt: skip
             vid = int(cur.lastrowid or 0)
             vids.append(vid)
@@ -421,13 +461,18 @@ class Store:
         """Each word as the keyword index stores it (lower case, Porter stem)."""
         if not words:
             return {}
-        if not self._tokenizer_ready:
-            self.conn.executescript(TOKENIZER)
-            self._tokenizer_ready = True
+        self._tokenizer()
         self.conn.execute("DELETE FROM temp.query_tokens")
         self.conn.executemany("INSERT INTO temp.query_tokens(rowid, x) VALUES (?, ?)", list(enumerate(words, 1)))
         rows = self.conn.execute("SELECT doc, term FROM temp.query_vocab").fetchall()
         return {words[doc - 1]: term for doc, term in rows}
+
+    def _tokenizer(self) -> None:
+        if not self._tokenizer_ready:
+            for statement in TOKENIZER.strip().split(";"):  # not executescript: it would end the snapshot
+                if statement.strip():
+                    self.conn.execute(statement)
+            self._tokenizer_ready = True
 
     def nearest_word(self, word: str) -> str | None:
         """The corpus word closest in spelling to an unknown `word`, as written in a passage, or None."""
@@ -449,9 +494,7 @@ class Store:
         index them: for another backend that must count words exactly as this one does."""
         if not rows:
             return []
-        if not self._tokenizer_ready:
-            self.conn.executescript(TOKENIZER)
-            self._tokenizer_ready = True
+        self._tokenizer()
         self.conn.execute("DELETE FROM temp.row_tokens")
         self.conn.executemany("INSERT INTO temp.row_tokens(rowid, text, context) VALUES (?, ?, ?)",
                               [(i, t, c) for i, (t, c) in enumerate(rows, 1)])  # fmt: skip

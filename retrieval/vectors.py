@@ -8,6 +8,7 @@ HNSW because articles are updated and removed in place, and faiss's HNSW cannot 
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 from dataclasses import dataclass
@@ -165,3 +166,91 @@ def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
         return faiss.extract_index_ivf(index)
     except RuntimeError:
         return None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One immutable file of passage vectors: its name, how many vectors it holds, the lowest and
+    highest passage id in it (ids only grow, so the segments hold disjoint, ordered id ranges), and
+    how its index was built."""
+
+    name: str
+    count: int
+    low: int
+    high: int
+    structure: Structure
+
+
+class SegmentedVectors:
+    """The passage vectors of an index version: immutable segment files, less the ids deleted since
+    they were written. Searching asks every segment and merges; an update adds a small segment."""
+
+    def __init__(self, parts: list[tuple[Segment, VectorIndex]], gone: frozenset[int], dim: int) -> None:
+        self.parts = parts
+        self.gone = gone
+        self._dim = dim
+        self._lows = [s.low for s, _ in parts]
+
+    @classmethod
+    def load(cls, folder: Path, segments: list[Segment], gone: frozenset[int], dim: int) -> SegmentedVectors:
+        """Read the listed segment files from `folder`."""
+        return cls([(s, VectorIndex.load(folder / s.name, s.structure)) for s in segments], gone, dim)
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._dim
+
+    @property
+    def structure(self) -> Structure:
+        """How the largest segment is built (what decides search speed)."""
+        return max(self.parts, key=lambda p: p[0].count)[0].structure if self.parts else Structure("flat")
+
+    def __len__(self) -> int:
+        return sum(s.count for s, _ in self.parts) - len(self.gone)
+
+    def search(self, query: np.ndarray, k: int) -> tuple[list[int], list[float]]:
+        """Ids and cosine scores of the `k` nearest live vectors to one normalised query."""
+        found: list[tuple[float, int]] = []
+        for _, index in self.parts:
+            ids, scores = index.search(query, k + len(self.gone))  # deleted ids may take some of the k places
+            found += [(s, i) for i, s in zip(ids, scores, strict=True) if i not in self.gone]
+        found.sort(key=lambda r: (-r[0], r[1]))
+        return [i for _, i in found[:k]], [s for s, _ in found[:k]]
+
+    def reconstruct(self, ids: list[int]) -> np.ndarray:
+        """The stored vectors for these ids."""
+        if not ids:
+            return np.zeros((0, self.dim), np.float32)
+        rows = []
+        for i in ids:
+            part = bisect.bisect_right(self._lows, int(i)) - 1
+            if part < 0 or int(i) in self.gone:
+                raise KeyError(f"no vector for passage {i}")
+            rows.append(self.parts[part][1].reconstruct([int(i)])[0])
+        return np.vstack(rows)
+
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """All live (ids, vectors), oldest segment first."""
+        ids_parts, vector_parts = [], []
+        for _, index in self.parts:
+            ids, vectors = index.contents()
+            keep = ~np.isin(ids, np.asarray(sorted(self.gone), np.int64))
+            ids_parts.append(ids[keep])
+            vector_parts.append(vectors[keep])
+        if not ids_parts:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        return np.concatenate(ids_parts), np.concatenate(vector_parts)
+
+
+def merged(parts: list[VectorIndex], gone: frozenset[int], exact_limit: int = EXACT_LIMIT) -> VectorIndex:
+    """One index holding the live vectors of these segments (oldest first; the first is changed in place):
+    the first one with the others added, restructured for its size (a trained IVF keeps its cells
+    until it has grown 4 times)."""
+    base = parts[0]
+    base.remove(np.asarray(sorted(gone), np.int64))
+    for index in parts[1:]:
+        ids, vectors = index.contents()
+        keep = ~np.isin(ids, np.asarray(sorted(gone), np.int64))
+        base.add(ids[keep], vectors[keep])
+    return base.restructured(exact_limit)

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+import sqlite3
 from pathlib import Path
 
 import docx
@@ -26,7 +27,7 @@ from retrieval.articles import build_article
 from retrieval.documents import SkipFile, discover, read_file
 from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexWriteError
-from retrieval.index import IndexReader, live_version
+from retrieval.index import IndexReader, Manifest, live_version
 from retrieval.ingest import ingest
 from retrieval.store import Store
 from retrieval.updates import Updater
@@ -327,15 +328,15 @@ def test_pdf_and_word_are_ingested_and_bad_ones_skipped(
 def fill_the_disk(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the next index version's writes fail as on a full disk.
 
-    "files": a simulated ENOSPC at the writer's own file I/O (manifest, pointer). "sqlite": a
-    real SQLITE_FULL, by capping the new version's database at the pages it already has.
+    "files": a simulated ENOSPC when the new vector segment is saved (faked: the disk here is not
+    full). "sqlite": a real SQLITE_FULL, by capping the database at the pages it already has.
     """
     if where == "files":
 
-        def disk_full(path: Path, data: bytes) -> None:
+        def disk_full(self: object, path: Path) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-        monkeypatch.setattr(index_module, "write_file", disk_full)
+        monkeypatch.setattr(index_module.VectorIndex, "save", disk_full)
         return
     real_store = index_module.Store
 
@@ -365,7 +366,8 @@ def test_disk_full_is_one_line_and_the_live_version_keeps_answering(
         brief.ingest([seeds_copy])
     message = str(failed.value)
     assert "\n" not in message and "no space left on device" in message and "still serves version v000001" in message
-    assert not list((settings.index_dir / "versions").glob(".building-*"))  # the half-built version is gone
+    listed = [s["name"] for s in Manifest.read(settings.index_dir).segments]
+    assert sorted(p.name for p in (settings.index_dir / "segments").iterdir()) == listed  # nothing half-written
     after = brief.ask(question)
     assert after.version == "v000001" and after.to_dict() == before.to_dict()
     # The running bot's watcher logs it on one line and carries on.
@@ -380,15 +382,17 @@ def test_disk_full_is_one_line_and_the_live_version_keeps_answering(
     assert "Valmora" in (brief.ask(question).answer or "").__str__()
 
 
-def test_garbage_pointer_is_one_line_and_a_running_brief_keeps_its_version(
+def test_garbage_manifest_is_one_line_and_a_running_brief_keeps_its_version(
     settings: Settings, embedder: Embedder, seeds_copy: Path
 ) -> None:
     ingest([seeds_copy], settings, embedder=embedder)
     brief = Brief(settings, embedder)
     question = "Which town on the Iraq border was hit in October 2023?"
     assert brief.ask(question).answer is not None
-    (settings.index_dir / "CURRENT").write_bytes(b"\xff\xfe\x80\x81garbage\x00\n")
-    with pytest.raises(CorruptIndexError, match="CURRENT does not name a version") as failed:
+    with sqlite3.connect(settings.index_dir / "brief.sqlite") as conn:
+        conn.execute("UPDATE brief_state SET value = CASE key WHEN 'version' THEN 'v000002' ELSE ? END",
+                     ("\xff\xfe\x80\x81garbage\x00\n",))  # fmt: skip
+    with pytest.raises(CorruptIndexError, match="it has no valid manifest") as failed:
         IndexReader(settings.index_dir)
     assert "\n" not in str(failed.value) and "rebuild" in str(failed.value)
     result = brief.ask(question)
@@ -399,9 +403,9 @@ def test_manifest_counts_that_disagree_with_the_data_are_detected(
     settings: Settings, embedder: Embedder, seeds_copy: Path
 ) -> None:
     ingest([seeds_copy], settings, embedder=embedder)
-    manifest_path = live_version(settings.index_dir) / "manifest.json"
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    manifest["passages"] += 1
-    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with sqlite3.connect(live_version(settings.index_dir) / "brief.sqlite") as conn:
+        manifest = json.loads(conn.execute("SELECT value FROM brief_state WHERE key = 'manifest'").fetchone()[0])
+        manifest["passages"] += 1
+        conn.execute("UPDATE brief_state SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
     with pytest.raises(CorruptIndexError, match=r"manifest counts 5 articles and \d+ passages, its database 5 and"):
         IndexReader(settings.index_dir)

@@ -1,8 +1,8 @@
-"""The index folder: self-describing, versioned, atomically swapped, clear errors when damaged."""
+"""The index folder: self-describing, versioned, changed in place by deltas, clear errors when damaged."""
 
 from __future__ import annotations
 
-import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -10,7 +10,7 @@ import pytest
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
-from retrieval.index import IndexReader, IndexWriter, live_version
+from retrieval.index import IndexReader, IndexWriter, Manifest, live_version
 from retrieval.ingest import ingest
 
 ARTICLE = (
@@ -21,10 +21,11 @@ ARTICLE = (
 
 def test_manifest_describes_the_index(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
     ingest([seeds_copy], settings, embedder=embedder)
-    manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
+    manifest = Manifest.read(live_version(settings.index_dir)).to_dict()
     assert manifest["model_id"] == embedder.model_id
-    assert (manifest["dim"], manifest["articles"], manifest["format"]) == (384, 5, 3)
+    assert (manifest["dim"], manifest["articles"], manifest["format"]) == (384, 5, 4)
     assert manifest["passages"] > 50 and manifest["updated_at"]
+    assert [s["count"] for s in manifest["segments"]] == [manifest["passages"]]
 
 
 def test_no_index_says_how_to_build_one(tmp_path: Path) -> None:
@@ -38,19 +39,21 @@ def test_another_model_is_refused_with_a_rebuild_hint(settings: Settings, embedd
         IndexReader(settings.index_dir, expect_model_id="intfloat/e5-small-v2", expect_dim=384)
 
 
-@pytest.mark.parametrize("damage", ["truncate-vectors", "drop-manifest", "garble-database", "dangling-pointer"])
+@pytest.mark.parametrize("damage", ["truncate-vectors", "drop-manifest", "garble-database", "missing-segment"])
 def test_damaged_index_is_detected(settings: Settings, embedder: Embedder, seeds_copy: Path, damage: str) -> None:
     ingest([seeds_copy], settings, embedder=embedder)
-    live = live_version(settings.index_dir)
+    (segment,) = (settings.index_dir / "segments").iterdir()
     if damage == "truncate-vectors":
-        data = (live / "vectors.faiss").read_bytes()
-        (live / "vectors.faiss").write_bytes(data[: len(data) // 2])
+        segment.write_bytes(segment.read_bytes()[: segment.stat().st_size // 2])
     elif damage == "drop-manifest":
-        (live / "manifest.json").unlink()
+        with sqlite3.connect(settings.index_dir / "brief.sqlite") as conn:
+            conn.execute("DELETE FROM brief_state WHERE key = 'manifest'")
     elif damage == "garble-database":
-        (live / "brief.sqlite").write_bytes(b"this is not a database" * 100)
+        for extra in settings.index_dir.glob("brief.sqlite-*"):
+            extra.unlink()
+        (settings.index_dir / "brief.sqlite").write_bytes(b"this is not a database" * 100)
     else:
-        (settings.index_dir / "CURRENT").write_text("v999999\n")
+        segment.unlink()
     with pytest.raises(CorruptIndexError, match="rebuild"):
         IndexReader(settings.index_dir)
     # ... and a rebuild repairs it.
@@ -76,9 +79,12 @@ def test_updates_publish_new_versions_and_readers_move_on(
     result = brief.ask("Where was the world's largest floating solar farm completed?")
     assert result.answer is not None and "Rotterdam" in result.answer.text
     (seeds_copy / "solar.txt").write_text(ARTICLE.replace("4,000", "5,000"), encoding="utf-8")
-    ingest([seeds_copy], settings, embedder=embedder)
-    versions = sorted(p.name for p in (settings.index_dir / "versions").iterdir())
-    assert versions == ["v000002", "v000003"]  # older versions are cleaned up
+    assert ingest([seeds_copy], settings, embedder=embedder).version == "v000003"
+    # Each update wrote only its own vectors; the first version's segment is untouched.
+    segments = Manifest.read(settings.index_dir).segments
+    assert [s["name"] for s in segments] == ["000001-0.faiss", "000002-0.faiss", "000003-0.faiss"]
+    assert sorted(p.name for p in (settings.index_dir / "segments").iterdir()) == [s["name"] for s in segments]
+    assert old_reader.store.counts()[0] == 5 and old_reader.version == "v000001"  # still its own snapshot
 
 
 def test_one_writer_at_a_time(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
@@ -98,6 +104,7 @@ def test_a_damaged_new_version_does_not_stop_a_running_brief(
     assert brief.ask("Which town on the Iraq border was hit in October 2023?").answer is not None
     (seeds_copy / "solar.txt").write_text(ARTICLE, encoding="utf-8")
     ingest([seeds_copy], settings, embedder=embedder)
-    (live_version(settings.index_dir) / "vectors.faiss").write_bytes(b"garbage")
+    newest = sorted((settings.index_dir / "segments").iterdir())[-1]
+    newest.write_bytes(b"garbage")
     result = brief.ask("Which town on the Iraq border was hit in October 2023?")
     assert result.answer is not None and result.version == "v000001"  # still served by the good version

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.index import live_version
+from retrieval.index import Manifest, live_version
 from retrieval.ingest import ingest
 from retrieval.vectors import VectorIndex
 
@@ -59,7 +58,7 @@ def test_past_the_threshold_ivf_finds_the_exact_neighbours(tmp_path: Path) -> No
 def test_ingest_switches_structure_and_answers_still(settings: Settings, embedder: Embedder, seeds_copy: Path) -> None:
     settings = settings.with_(exact_limit=40)
     ingest([seeds_copy], settings, embedder=embedder)
-    manifest = json.loads((live_version(settings.index_dir) / "manifest.json").read_text())
+    manifest = Manifest.read(live_version(settings.index_dir)).to_dict()
     assert manifest["vectors"]["kind"] == "ivf" and manifest["vectors"]["recall_at_10"] >= 0.95
     brief = Brief(settings, embedder)
     result = brief.ask("Which town on the Iraq border was hit by the US strikes on weapons stores in October 2023?")
