@@ -15,7 +15,7 @@ from retrieval import Brief, Options, Settings
 from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.evaluation import EvalReport, evaluate, load_qa
-from retrieval.index import read_pointer
+from retrieval.index import Manifest
 from retrieval.ingest import ingest
 from retrieval.store import ArticleFilter
 from tests.conftest import ROOT
@@ -132,13 +132,13 @@ def test_rm_publishes_a_version_without_the_article_and_remembers_it(
     question = "When did the Harbor bridge reopen after repairs?"
     bridge = brief.articles(ArticleFilter(text="harbor bridge"))[0]
     assert brief.ask(question, options=CITED_ONLY).passages[0].doc_id == bridge.doc_id
-    before = read_pointer(index)
+    before = Manifest.read(index).version
 
     assert main(["rm", bridge.doc_id[:8], "--index", str(index)]) == 0
     out = capsys.readouterr().out
     assert "removed: Harbor bridge reopens after repairs (2024-03-05)" in out and "bridge.txt" in out
     assert "its file is still in the folder" in out and "index now holds 2 articles" in out
-    assert read_pointer(index) != before  # a new version, published the normal way
+    assert Manifest.read(index).version != before  # a new version, published the normal way
     assert all(p.doc_id != bridge.doc_id for p in brief.ask(question, options=CITED_ONLY).passages)  # the bot reloads it
     assert [a.title for a in brief.articles()] == [
         "Orchard growers report record apple harvest", "City council approves new library budget"
@@ -162,10 +162,10 @@ def test_rm_publishes_a_version_without_the_article_and_remembers_it(
     # by path; an unknown id changes nothing and exits 1
     assert main(["rm", str(folder / "apples.txt"), "--index", str(index)]) == 0
     assert "removed: Orchard growers report record apple harvest" in capsys.readouterr().out
-    version = read_pointer(index)
+    version = Manifest.read(index).version
     assert main(["rm", "ffffffffff", "--index", str(index)]) == 1
     assert "no indexed article has the id or path 'ffffffffff'" in capsys.readouterr().err
-    assert read_pointer(index) == version and brief.stats().articles == 2
+    assert Manifest.read(index).version == version and brief.stats().articles == 2
     assert main(["rm", "--index", str(index)]) == 2  # nothing named: a usage error that says what to name
     assert "brief rm ID|PATH" in capsys.readouterr().err
 

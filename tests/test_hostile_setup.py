@@ -24,7 +24,7 @@ from bot import console, create_app, http_server
 from retrieval import Brief, Settings
 from retrieval.cli import build_parser, main
 from retrieval.errors import ConfigError
-from retrieval.index import MANIFEST
+from retrieval.index import SEGMENTS
 from retrieval.watch import FolderWatcher
 from tests.conftest import ROOT, SEEDS
 
@@ -221,8 +221,8 @@ def test_every_printed_hint_runs_as_pasted(
     assert main(built[1:]) == 0, capsys.readouterr().err
     assert "articles added: 1" in capsys.readouterr().out
 
-    live = (index / "CURRENT").read_text(encoding="utf-8").strip()
-    (index / "versions" / live / MANIFEST).unlink()  # damage it
+    for segment in (index / SEGMENTS).iterdir():
+        segment.unlink()  # damage it
     assert main(["ask", "what happened?", "--index", str(index)]) == 1
     err = capsys.readouterr().err
     assert "is damaged" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -108,3 +109,64 @@ def test_a_damaged_new_version_does_not_stop_a_running_brief(
     newest.write_bytes(b"garbage")
     result = brief.ask("Which town on the Iraq border was hit in October 2023?")
     assert result.answer is not None and result.version == "v000001"  # still served by the good version
+
+
+def test_small_updates_merge_into_bigger_segments_and_deletions_leave_search(
+    settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    brief = Brief(settings, embedder)
+    towns = ["Rotterdam", "Gdansk", "Bilbao", "Tromso"]
+    for n, town in enumerate(towns):  # one small update each: a segment each, until four of a size merge
+        (seeds_copy / f"port-{n}.txt").write_text(
+            f"Engineers in {town} opened a tidal power station on Monday, the harbour office said. "
+            f"The station in {town} will supply {n + 2},000 homes.",
+            encoding="utf-8",
+        )
+        ingest([seeds_copy], settings, embedder=embedder)
+    segments = Manifest.read(settings.index_dir).segments
+    assert len(segments) == 2 and segments[0]["name"] == "000001-0.faiss"  # the first segment was never rewritten
+    for n, town in enumerate(towns):
+        result = brief.ask(f"How many homes will the tidal power station in {town} supply?")
+        assert result.answer is not None and f"{n + 2},000" in result.answer.text
+    # A deleted article leaves search at once, before its segment is merged away.
+    (seeds_copy / "port-1.txt").unlink()
+    assert ingest([seeds_copy], settings, embedder=embedder, prune=True).removed == 1
+    with sqlite3.connect(settings.index_dir / "brief.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM gone").fetchone()[0] > 0
+    reader = IndexReader(settings.index_dir)
+    passages = reader.passage_count()
+    vector = embedder.encode_queries(["tidal power station in Gdansk"])[0]
+    found = reader.passages([vid for vid, _ in reader.dense_search(vector, passages)])
+    assert len(found) == passages and not any("Gdansk" in p.text for p in found.values())
+    reader.close()
+    assert "Gdansk" not in str(brief.ask("Where did engineers open a tidal power station?").to_dict())
+
+
+def test_an_index_from_an_older_brief_is_converted_without_embedding_again(
+    settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    question = "Which town on the Iraq border was hit in October 2023?"
+    before = Brief(settings, embedder).ask(question).to_dict()
+    # Lay the same index out as format 3 did: a whole copy per version, CURRENT naming the live one.
+    index = settings.index_dir
+    manifest = Manifest.read(index).to_dict()
+    (segment,) = manifest.pop("segments")
+    old = index / "versions" / "v000001"
+    old.mkdir(parents=True)
+    with sqlite3.connect(index / "brief.sqlite") as live, sqlite3.connect(old / "brief.sqlite") as copy:
+        live.backup(copy)
+        copy.execute("DROP TABLE brief_state")
+    (index / "segments" / segment["name"]).rename(old / "vectors.faiss")
+    (old / "manifest.json").write_text(json.dumps({**manifest, "format": 3}), encoding="utf-8")
+    for path in [*index.glob("brief.sqlite*"), index / "segments"]:
+        path.rmdir() if path.is_dir() else path.unlink()
+    (index / "CURRENT").write_text("v000001\n", encoding="utf-8")
+    with pytest.raises(IndexMismatchError, match=r"older Brief .* run `brief ingest --index .*` once to convert it"):
+        IndexReader(index)
+    report = ingest([seeds_copy], settings, embedder=embedder)
+    assert (report.added, report.unchanged) == (0, 5)
+    assert not (index / "CURRENT").exists() and not (index / "versions").exists()
+    after = Brief(settings, embedder).ask(question).to_dict()
+    assert after["answer"] == before["answer"] and after["passages"] == before["passages"]
