@@ -29,9 +29,11 @@ from devsets import CACHE, available, rtqa_questions, squad_questions
 
 from retrieval import Brief, Settings
 from retrieval.cleaning import residue_score
+from retrieval.index import DATABASE
+from retrieval.ingest import ingest
 from retrieval.settings import BACKENDS
 from retrieval.terms import stem
-from retrieval.vectors import EXACT_LIMIT
+from retrieval.vectors import EXACT_LIMIT, SegmentedVectors
 
 
 @contextmanager
@@ -104,18 +106,20 @@ def main() -> None:
         "exact: the flat index the quality benchmarks build",
     )  # fmt: skip
     args = parser.parse_args()
-    if not available("rtqa") or not (args.index / "CURRENT").is_file():
+    if not available("rtqa") or not any((args.index / name).is_file() for name in (DATABASE, "CURRENT")):
         print(f"skipped: no RealTime QA index at {args.index} (build it: python bench/devsets.py rtqa)")
         return
     settings = Settings.from_env(env={}, dotenv_path=None).with_(
         index_dir=args.index, show_progress=False, embed_backend=args.backend
     )
+    ingest([], settings)  # an index from an older Brief is converted (nothing is embedded)
     brief = Brief(settings)
     reader = brief.reader()
     if args.vectors == "default":
         # The dev-set index is built exact for the quality figures; a user's index of this size is
-        # restructured the way IndexWriter publishes it (the same call), here in memory only.
-        reader.vectors = reader.vectors.restructured(EXACT_LIMIT)
+        # restructured the way IndexWriter writes a segment (the same call), here in memory only.
+        v = reader.vectors
+        reader.vectors = SegmentedVectors([(s, i.restructured(EXACT_LIMIT)) for s, i in v.parts], v.gone, v.dim)
     asked = questions(args.questions)
     for text, as_of in asked[:5]:
         brief.ask(text, as_of=as_of)  # warm up: model, index, SQLite pages

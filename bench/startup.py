@@ -55,9 +55,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backends", default="torch,onnx,onnx-int8")
     args = parser.parse_args()
-    if not (args.index / "CURRENT").is_file():
+    if not any((args.index / name).is_file() for name in ("brief.sqlite", "CURRENT")):
         print(f"skipped: no index at {args.index} (build one: python bench/devsets.py rtqa)")
         return
+    from retrieval import Settings
+    from retrieval.ingest import ingest
+
+    ingest([], Settings.from_env(env={}, dotenv_path=None).with_(index_dir=args.index, show_progress=False))  # converts an older index
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BRIEF_INDEX_DIR": str(args.index), "BRIEF_PROGRESS": "0",
            "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
     print(f"# bench/startup.py — {machine()}; load average before: {os.getloadavg()[0]:.2f}")

@@ -5,10 +5,12 @@
 Each index is filled with the SQuAD dev passages, their texts, sentence vectors and passage
 vectors as Brief embedded them, copied under new ids until it has the size asked for (written
 through the index writer in one transaction, as an ingest would, without embedding again). Then
-`--updates` new one-paragraph articles are added one at a time with `brief ingest`, and each
-update is timed, less the embedding of its passages: reading the folder, the SQLite transaction
-and its commit, the new vector segment and any merge of segments. Target: under 0.1 s at every
-size, and the same at 200k as at 2k (ratio ≤ 1.5).
+`--updates` new one-paragraph articles are added one at a time, each as an ingest adds it: read
+and embedded, then one index update through the writer (lock, SQLite transaction, the new
+vector segment and any merge of segments, commit). The update is timed apart from the reading
+and embedding. (A whole `brief ingest FOLDER` also scans the folder, which costs per file in it;
+that is not the index's cost and is left out.) Target: the update under 0.1 s at every size,
+and at 200k no more than 1.5 times what it is at 2k.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from pathlib import Path
 
 from common import machine, require_squad, setup, squad_brief
 
+from retrieval.articles import build_article
 from retrieval.backend import index_writer
 from retrieval.corpus import Changes, FileLink, NewArticle
+from retrieval.documents import read_file
 from retrieval.index import Manifest
-from retrieval.ingest import ingest
+from retrieval.ingest import _embed
 
 
 def copies_of(articles: list[NewArticle], n: int) -> list[list[NewArticle]]:
@@ -72,8 +76,7 @@ def main() -> None:
     model = (reader.manifest.model, reader.manifest.model_id, reader.manifest.dim, reader.manifest.backend)
     embedder.encode_queries(["warm up"] * 8)
     print(f"# bench/update.py — {machine()}")
-    print(f"{'passages':>9} {'fill s':>7} {'update p50 s':>12} {'max s':>7} {'embed s':>8} {'rest p50 s':>10} "
-          f"{'rest max s':>10} {'segments':>8}")  # fmt: skip
+    print(f"{'passages':>9} {'fill s':>7} {'read+embed s':>14} {'update p50 s':>12} {'max s':>8} {'segments':>8}")
     rests = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(s) for s in args.sizes.split(",")):
@@ -81,25 +84,26 @@ def main() -> None:
             filled = fill(s, articles, n, model)
             folder = Path(tmp) / f"new-{n}"
             folder.mkdir()
-            totals, embeds = [], []
+            updates, embeds = [], []
             for u in range(args.updates):
-                text = (f"Engineers in harbour {u} completed a floating solar farm on Wednesday, the port authority said, "
-                        f"adding that its {u + 2},000 panels would power homes from next spring.")  # fmt: skip
-                (folder / f"new-{u}.txt").write_text(text, encoding="utf-8")
+                path = folder / f"new-{u}.txt"
+                path.write_text(f"Engineers in harbour {u} completed a floating solar farm on Wednesday, the port "
+                                f"authority said, adding that its {u + 2},000 panels would power homes.", encoding="utf-8")  # fmt: skip
                 t = time.perf_counter()
-                report = ingest([folder], s, embedder=embedder)
-                totals.append(time.perf_counter() - t)
-                assert report.added == 1
-                t = time.perf_counter()
-                embedder.encode_passages([text], [[(0, len(text))]])
+                read = read_file(path, s.max_file_bytes, None)
+                added = _embed(embedder, [build_article(d) for d in read.documents], False)
                 embeds.append(time.perf_counter() - t)
-            rest = [a - b for a, b in zip(totals, embeds, strict=True)]
-            rests[n] = statistics.median(rest)
+                t = time.perf_counter()
+                with index_writer(s, *model[:3], False, lambda _m: None, model[3]) as writer:
+                    applied = writer.apply(Changes(added=tuple(added),
+                                                   files=(FileLink(read.path, read.fingerprint, (added[0].article.doc_id,)),)))  # fmt: skip
+                updates.append(time.perf_counter() - t)
+            rests[n] = statistics.median(updates)
             segments = len(Manifest.read(s.index_dir).segments)
-            print(f"{report.passages_total:>9,} {filled:7.1f} {statistics.median(totals):12.3f} {max(totals):7.3f} "
-                  f"{statistics.median(embeds):8.3f} {rests[n]:10.3f} {max(rest):10.3f} {segments:>8}", flush=True)
+            print(f"{applied.passages:>9,} {filled:7.1f} {statistics.median(embeds):14.3f} {rests[n]:12.3f} "
+                  f"{max(updates):8.3f} {segments:>8}", flush=True)
     small, large = min(rests), max(rests)
-    print(f"rest p50 at {large:,} / at {small:,}: {rests[large] / rests[small]:.2f} (target ≤ 1.5; each under 0.1 s)")
+    print(f"update p50 at {large:,} / at {small:,}: {rests[large] / rests[small]:.2f} (target ≤ 1.5; each under 0.1 s)")
 
 
 if __name__ == "__main__":

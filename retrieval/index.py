@@ -559,8 +559,15 @@ class IndexWriter:
                 self._delta.remove(np.asarray([v for v in vids if v >= self._first_vid], np.int64))
             self._gone.update(v for v in vids if v < self._first_vid)
         self.changed = self.changed or bool(changes.added or changes.removals or updated or changes.files or changes.dropped_files or deleted)
-        articles, passages = store.counts()
-        return Applied(updated, deleted, articles, passages)
+        return Applied(updated, deleted, *self._counts())
+
+    def _counts(self) -> tuple[int, int]:
+        """(articles, passages) now: the live version's, plus what was added, less what was deleted
+        (counting rows would cost as much as the index is big)."""
+        store = self._open_store()
+        articles, passages = (self.base.articles, self.base.passages) if self.base and not self.rebuild else (0, 0)
+        return (articles + store.added_articles - store.deleted_articles,
+                passages + (self._next_vid - self._first_vid) - store.deleted_passages)  # fmt: skip
 
     @property
     def published_version(self) -> str | None:
@@ -580,7 +587,7 @@ class IndexWriter:
             _fsync(path)
         _fsync(self.index_dir / SEGMENTS)
         self.checkpoint("written")
-        articles, passages = store.counts()
+        articles, passages = self._counts()
         largest = max(segments, key=lambda s: s.count).structure if segments else Structure("flat")
         manifest = Manifest(
             format=FORMAT_VERSION,

@@ -129,6 +129,8 @@ class Store:
         self._passages: int | None = None
         self._vocabulary: dict[str, int] | None = None
         self._tokenizer_ready = False
+        self._unlinked: set[str] = set()  # articles added or unlinked from a file since orphans were last sought
+        self.added_articles = self.deleted_articles = self.deleted_passages = 0  # through this connection
         if readonly:
             if not Path(path).is_file():
                 raise sqlite3.DatabaseError(f"{path} is missing")
@@ -198,6 +200,7 @@ class Store:
             "INSERT OR REPLACE INTO files(path, fingerprint, ingested_at) VALUES (?, ?, ?)",
             (path, fingerprint, now_iso()),
         )
+        self._unlinked.update(r[0] for r in self.conn.execute("SELECT doc_id FROM file_articles WHERE path = ?", (path,)))
         self.conn.execute("DELETE FROM file_articles WHERE path = ?", (path,))
         self.conn.executemany(
             "INSERT OR IGNORE INTO file_articles(path, doc_id) VALUES (?, ?)", [(path, d) for d in doc_ids]
@@ -206,11 +209,20 @@ class Store:
     def remove_file(self, path: str) -> None:
         """Forget a file and its links to articles."""
         self.conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        self._unlinked.update(r[0] for r in self.conn.execute("SELECT doc_id FROM file_articles WHERE path = ?", (path,)))
         self.conn.execute("DELETE FROM file_articles WHERE path = ?", (path,))
 
     def orphan_articles(self) -> list[str]:
-        """Articles no longer provided by any file."""
-        rows = self.conn.execute("SELECT doc_id FROM articles WHERE doc_id NOT IN (SELECT doc_id FROM file_articles)")
+        """Articles no longer provided by any file: of those added or unlinked through this
+        connection (an update's cost must not grow with the index)."""
+        candidates, self._unlinked = sorted(self._unlinked), set()
+        if not candidates:
+            return []
+        marks = ",".join("?" * len(candidates))
+        rows = self.conn.execute(
+            f"SELECT doc_id FROM articles WHERE doc_id IN ({marks}) AND doc_id NOT IN (SELECT doc_id FROM file_articles"
+            f" WHERE doc_id IN ({marks}))", [*candidates, *candidates],
+        )  # fmt: skip
         return [r[0] for r in rows]
 
     def forget_articles(self, doc_ids: Sequence[str]) -> None:
@@ -224,6 +236,7 @@ class Store:
                     (doc_id, row[0], row[1], now_iso()),
                 )
             self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
+            self._unlinked.add(doc_id)
 
     def removals(self, key: str | None = None) -> list[tuple[str, str, str | None, str]]:
         """(doc_id, path, title, removed_at) of removed articles: all, or those whose id starts with
@@ -348,6 +361,8 @@ class Store:
     ) -> list[int]:
         """Insert an article with its passages (ids from `first_vid` on, or SQLite's next row ids);
         returns the passages' vector ids in order."""
+        self._unlinked.add(article.doc_id)
+        self.added_articles += 1
         self.conn.execute(
             "INSERT INTO articles(doc_id, path, record, title, outlet, published, url, author, text, added_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -384,10 +399,13 @@ class Store:
         return vids
 
     def delete_articles(self, doc_ids: Sequence[str]) -> list[int]:
-        """Delete articles with their passages; returns the vector ids that went with them."""
+        """Delete articles with their passages; returns the vector ids that went with them (and
+        counts in `deleted_articles` and `deleted_passages` what was there)."""
         vids: list[int] = []
         for doc_id in doc_ids:
+            self.deleted_articles += self.has_article(doc_id)
             ids = [r[0] for r in self.conn.execute("SELECT vid FROM passages WHERE doc_id = ?", (doc_id,))]
+            self.deleted_passages += len(ids)
             self.conn.executemany("DELETE FROM passages_fts WHERE rowid = ?", [(v,) for v in ids])
             self.conn.executemany("DELETE FROM sentences WHERE vid = ?", [(v,) for v in ids])
             self.conn.executemany("DELETE FROM passage_dates WHERE vid = ?", [(v,) for v in ids])
