@@ -204,7 +204,7 @@ class SegmentedVectors:
     @property
     def structure(self) -> Structure:
         """How the largest segment is built (what decides search speed)."""
-        return max(self.parts, key=lambda p: p[0].count)[0].structure if self.parts else Structure("flat")
+        return max(self.parts, key=lambda p: len(p[1]))[1].structure if self.parts else Structure("flat")
 
     def __len__(self) -> int:
         return sum(s.count for s, _ in self.parts) - len(self.gone)
