@@ -221,15 +221,15 @@ class IndexReader:
         self.expect(expect_model_id, expect_dim, expect_backend)
         segments = self.manifest.segment_list()
         folder = self.folder / SEGMENTS
-        for segment in segments:
-            if not (folder / segment.name).is_file():
-                raise FileNotFoundError(str(folder / segment.name))
         try:
             self.store.check()
             gone = self.store.gone()
             self.vectors = SegmentedVectors.load(folder, segments, gone, self.manifest.dim)
             articles, passages = self.store.counts()
         except (RuntimeError, sqlite3.DatabaseError) as exc:
+            for segment in segments:  # faiss says "could not open": was it merged away meanwhile?
+                if not (folder / segment.name).is_file():
+                    raise FileNotFoundError(str(folder / segment.name)) from exc
             raise CorruptIndexError(f"the index at {index_dir} is damaged ({exc}); {rebuild_hint(index_dir)}") from exc
         if (self.manifest.articles, self.manifest.passages) != (articles, passages):
             raise CorruptIndexError(

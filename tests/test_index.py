@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import retrieval.index as index_module
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
@@ -170,3 +171,31 @@ def test_an_index_from_an_older_brief_is_converted_without_embedding_again(
     assert not (index / "CURRENT").exists() and not (index / "versions").exists()
     after = Brief(settings, embedder).ask(question).to_dict()
     assert after["answer"] == before["answer"] and after["passages"] == before["passages"]
+
+
+def test_a_reader_whose_segments_were_merged_away_while_it_opened_takes_the_newer_version(
+    settings: Settings, embedder: Embedder, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+
+    def add(n: int) -> None:
+        (seeds_copy / f"ferry-{n}.txt").write_text(f"The ferry line {n} to Texel resumed service on Friday.", encoding="utf-8")
+        ingest([seeds_copy], settings, embedder=embedder)
+
+    for n in range(3):
+        add(n)
+    assert len(Manifest.read(settings.index_dir).segments) == 4
+    real_load = index_module.SegmentedVectors.load
+    interleaved = []
+
+    def load_after_a_merge(*args: object) -> object:
+        if not interleaved:  # the reader has its snapshot; a writer now merges the small segments away
+            interleaved.append(True)
+            add(3)
+        return real_load(*args)
+
+    monkeypatch.setattr(index_module.SegmentedVectors, "load", load_after_a_merge)
+    reader = IndexReader(settings.index_dir, embedder.model_id, embedder.dim)
+    assert interleaved and reader.version == "v000005" and reader.store.counts()[0] == 9
+    assert len(reader.manifest.segments) == 2
+    reader.close()
