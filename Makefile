@@ -58,4 +58,4 @@ bench: $(STAMP)
 	$(PY) bench/scale.py
 
 clean:
-	rm -rf $(VENV) index/CURRENT index/versions index/.lock
+	rm -rf $(VENV) index/brief.sqlite index/brief.sqlite-wal index/brief.sqlite-shm index/segments index/.lock index/CURRENT index/versions
