@@ -283,46 +283,33 @@ class Brief:
 
     def missing_metadata(self) -> list[Gap]:
         """Indexed articles without a title or a date (path, title, date), to fix at the source."""
-        self._embedded_only("stats --missing")
-        return [replace(g, path=display_path(g.path)) for g in metadata_gaps(self.settings.index_dir)[1]]
+        return [replace(g, path=display_path(g.path)) for g in catalog.gaps(self.settings)]
 
     # --- the corpus in view: manifest and SQLite only, never the model ----------------------------
     def articles(self, kept: ArticleFilter | None = None) -> list[StoredArticle]:
         """Indexed articles newest first, kept to an outlet, a span of dates and a substring."""
-        self._embedded_only("list")
-        return catalog.list_articles(self.settings.index_dir, kept or ArticleFilter())
+        return catalog.list_articles(self.settings, kept or ArticleFilter())
 
     def show(self, target: str) -> list[Shown]:
         """The article(s) an id, id prefix or file path names, with their passages."""
-        self._embedded_only("show")
-        return catalog.show(self.settings.index_dir, target)
+        return catalog.show(self.settings, target)
 
     def export(self, text: bool = True) -> Iterator[dict[str, Any]]:
         """Every indexed article's metadata (and text), oldest first."""
-        self._embedded_only("export")
-        return catalog.export(self.settings.index_dir, text)
+        return catalog.export(self.settings, text)
 
     def remove(self, targets: Sequence[str]) -> RemoveReport:
         """Take articles out of the index (a new version); their files do not bring them back."""
-        self._embedded_only("rm")
         return catalog.remove(targets, self.settings)
 
     def restore(self, targets: Sequence[str]) -> list[Restored]:
         """Undo `remove`: the next ingest adds these articles back from their files."""
-        self._embedded_only("rm --restore")
         return catalog.restore(targets, self.settings)
 
     def removed(self) -> list[Restored]:
         """The articles taken out with `remove` and not restored."""
-        self._embedded_only("rm --restore")
-        return catalog.removed(self.settings.index_dir)
+        return catalog.removed(self.settings)
 
-    def _embedded_only(self, command: str) -> None:
-        if self.settings.database_url:
-            raise UsageError(
-                f"`brief {command}` reads the embedded index only, not yet a Postgres corpus; copy the corpus into an "
-                "index folder with `brief migrate --from URL --index FOLDER` and run it there with BRIEF_DATABASE_URL unset"
-            )
 
 
 def warm_up(brief: Brief) -> dict[str, float]:

@@ -1,20 +1,22 @@
-"""The corpus in view: list, show, export and remove indexed articles, without loading the model."""
+"""The corpus in view: list, show, export and remove indexed articles, without loading the model,
+on the embedded index or on Postgres (the same Catalog queries, retrieval/store.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.backend import index_writer
+from retrieval.backend import open_writer
 from retrieval.corpus import Changes
 from retrieval.errors import BriefError, UsageError
-from retrieval.index import Manifest, live_version, open_store
+from retrieval.index import Gap, open_store
 from retrieval.ingest import Log, display_path
 from retrieval.settings import Settings
-from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Store, StoredArticle
+from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Catalog, StoredArticle
 
 EXPORT_KEYS = ("doc_id", "title", "outlet", "published", "url", "author", "path", "record", "text")
 
@@ -73,7 +75,27 @@ def article_dict(article: StoredArticle, text: bool = True) -> dict[str, Any]:
     return data
 
 
-def lookup(store: Store, target: str) -> list[StoredArticle]:
+@contextmanager
+def reading(settings: Settings) -> Iterator[tuple[tuple[str, str, int, str], Catalog]]:
+    """The corpus's build (model, model id, dimension, backend) and its Catalog, read-only: the
+    embedded index's database, or Postgres when BRIEF_DATABASE_URL is set."""
+    if settings.database_url:
+        from retrieval.postgres import catalog  # psycopg is needed only when Postgres is used
+
+        with catalog(settings.database_url) as found:
+            yield found
+    else:
+        with open_store(settings.index_dir) as (m, store):
+            yield (m.model, m.model_id, m.dim, m.backend), store
+
+
+def build_of(settings: Settings) -> tuple[str, str, int, str]:
+    """The model, model id, dimension and backend the corpus was built with (what its writer checks)."""
+    with reading(settings) as (build, _):
+        return build
+
+
+def lookup(store: Catalog, target: str) -> list[StoredArticle]:
     """The articles `target` names: an article id (or a unique prefix of 6+ characters), or an
     indexed file's path (`PATH#RECORD` for one record of a feed file). NotFoundError if none."""
     path, _, record = target.partition("#")
@@ -106,35 +128,39 @@ class Restored:
         return f"restored: {self.title or '(untitled)'} {display_path(self.path)} ({self.doc_id})"
 
 
-def list_articles(index_dir: Path, kept: ArticleFilter) -> list[StoredArticle]:
+def list_articles(settings: Settings, kept: ArticleFilter) -> list[StoredArticle]:
     """Indexed articles newest first, filtered (see ArticleFilter)."""
     if kept.since and kept.until and kept.since > kept.until:
         raise UsageError(f"--since {kept.since} is after --until {kept.until}; swap them")
-    with open_store(index_dir) as (_, store):
+    with reading(settings) as (_, store):
         return store.list_articles(kept)
 
 
-def show(index_dir: Path, target: str) -> list[Shown]:
+def show(settings: Settings, target: str) -> list[Shown]:
     """The articles `target` names (an id, an id prefix, or a file), each with its passages."""
-    with open_store(index_dir) as (_, store):
+    with reading(settings) as (_, store):
         return [Shown(a, store.article_paragraphs(a.doc_id)) for a in lookup(store, target)]
 
 
-def export(index_dir: Path, text: bool = True) -> Iterator[dict[str, Any]]:
+def export(settings: Settings, text: bool = True) -> Iterator[dict[str, Any]]:
     """Every indexed article as JSON-ready data, oldest first."""
-    with open_store(index_dir) as (_, store):
+    with reading(settings) as (_, store):
         for article in store.iter_articles(with_text=text):
             yield article_dict(article, text)
 
 
+def gaps(settings: Settings) -> list[Gap]:
+    """Indexed articles lacking a title or a publication date."""
+    with reading(settings) as (_, store):
+        return [Gap(path, record, title or None, published) for path, record, title, published in store.gaps()]
+
+
 def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -> RemoveReport:
-    """Take articles out of the index: a new version published through the index writer and its
-    lock, as an ingest does; the removal is remembered so their files do not bring them back."""
-    manifest = Manifest.read(live_version(settings.index_dir))
-    say = log or (lambda _msg: None)
-    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, say, manifest.backend) as writer:
-        store = writer.store
-        assert store is not None
+    """Take articles out of the corpus: a new version published through its writer and lock, as
+    an ingest does; the removal is remembered so their files do not bring them back."""
+    model, mid, dim, backend = build_of(settings)
+    with open_writer(settings, model, mid, dim, False, log or (lambda _msg: None), backend) as writer:
+        store = writer.catalog()
         found: dict[str, StoredArticle] = {}
         for target in targets:  # all are looked up before anything changes: one unknown id, no change
             found.update((a.doc_id, a) for a in lookup(store, target))
@@ -142,20 +168,17 @@ def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -
         store.forget_articles(doc_ids)
         applied = writer.apply(Changes(deleted=tuple(doc_ids)))
         articles_total, passages_total = applied.articles, applied.passages
-    published = getattr(writer, "published", None)
     removed = list(found.values())
     on_disk = list(dict.fromkeys(display_path(a.path) for a in removed if Path(a.path).exists()))
-    return RemoveReport(removed, articles_total, passages_total, published.version if published else None, on_disk)
+    return RemoveReport(removed, articles_total, passages_total, writer.published_version, on_disk)
 
 
 def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) -> list[Restored]:
     """Undo `brief rm` for removed articles named by id (or a 6+ character prefix) or file path: the
     next ingest (or the watcher's next update) reads their files again and adds them back."""
-    manifest = Manifest.read(live_version(settings.index_dir))
-    with index_writer(settings, manifest.model, manifest.model_id, manifest.dim, False, log or (lambda _m: None),
-                      manifest.backend) as writer:
-        store = writer.store
-        assert store is not None
+    model, mid, dim, backend = build_of(settings)
+    with open_writer(settings, model, mid, dim, False, log or (lambda _m: None), backend) as writer:
+        store = writer.catalog()
         found: dict[str, Restored] = {}
         for target in targets:
             path = target.partition("#")[0]
@@ -170,9 +193,9 @@ def restore(targets: Sequence[str], settings: Settings, log: Log | None = None) 
     return list(found.values())
 
 
-def removed(index_dir: Path) -> list[Restored]:
+def removed(settings: Settings) -> list[Restored]:
     """Every article taken out with `brief rm` (and not restored)."""
-    with open_store(index_dir) as (_, store):
+    with reading(settings) as (_, store):
         try:
             rows = store.removals()
         except sqlite3.OperationalError:  # an index from before `brief rm` has no removals table

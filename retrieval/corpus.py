@@ -17,7 +17,7 @@ import numpy as np
 
 from retrieval.articles import Article
 from retrieval.passages import Passage
-from retrieval.store import StoredPassage
+from retrieval.store import Catalog, StoredPassage
 
 Removal = tuple[str, str, str | None, str]  # doc_id, path, title, removed_at: an article taken out with `brief rm`
 
@@ -129,6 +129,10 @@ class Applied:
 
 class CorpusWriter(Protocol):
     """The one writer of a corpus (held under its lock): what ingest reads before writing, and `apply`."""
+
+    def catalog(self) -> Catalog:
+        """The corpus-in-view queries inside this writer's transaction (`brief rm`)."""
+        ...
 
     def fingerprints(self) -> dict[str, str]:
         """Known file paths with the fingerprint they were ingested at."""

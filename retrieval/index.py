@@ -154,10 +154,7 @@ def metadata_gaps(index_dir: Path) -> tuple[Manifest, list[Gap]]:
     """The live version's manifest and its articles lacking a title or a date, read from the
     manifest and SQLite alone: no model, no vectors, so `brief stats` answers at once."""
     with open_store(index_dir) as (manifest, store):
-        rows = store.conn.execute(
-            "SELECT path, record, title, published FROM articles "
-            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
-        ).fetchall()
+        rows = store.gaps()
     return manifest, [Gap(path, record, title or None, published) for path, record, title, published in rows]
 
 
@@ -523,6 +520,10 @@ class IndexWriter:
         if self.store is None:
             raise RuntimeError("the index writer is used outside its `with` block")
         return self.store
+
+    def catalog(self) -> Store:
+        """The Catalog queries inside this writer's transaction (`brief rm`)."""
+        return self._open_store()
 
     def fingerprints(self) -> dict[str, str]:
         """Known file paths with the fingerprint they were ingested at."""

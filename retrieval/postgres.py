@@ -37,6 +37,7 @@ from retrieval.errors import BriefError, IndexMismatchError, LockTimeoutError, N
 from retrieval.store import (
     CONTEXT_WEIGHT,
     TYPO_MIN_DF,
+    Catalog,
     Store,
     StoredPassage,
     closest_word,
@@ -228,6 +229,47 @@ def bm25(frequencies: Sequence[float], idfs: Sequence[float], tokens: int, avgdl
     for f, idf in zip(frequencies, idfs, strict=True):
         score += idf * ((f * (K1 + 1.0)) / (f + K1 * (1 - B + B * tokens / avgdl)))
     return score
+
+
+class _Qmark:
+    """A psycopg connection called as sqlite3 is, for the Catalog queries (plain SQL both engines
+    read): `?` placeholders become `%s`, and SQLite's instr() Postgres's strpos()."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        """Run one statement; its cursor."""
+        return self._conn.execute(sql.replace("?", "%s").replace("instr(", "strpos("), tuple(args))
+
+
+class PostgresCatalog(Catalog):
+    """The corpus in view on Postgres: `brief list/show/export/rm` and `stats --missing`."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = _Qmark(conn)
+
+    def forget_articles(self, doc_ids: Sequence[str]) -> None:
+        """Unlink articles from their files and remember them as removed (as Store does)."""
+        for doc_id in doc_ids:
+            row = self.conn.execute("SELECT path, title FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is not None:
+                self.conn.execute(
+                    "INSERT INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?) ON CONFLICT (doc_id) "
+                    "DO UPDATE SET path = excluded.path, title = excluded.title, removed_at = excluded.removed_at",
+                    (doc_id, row[0], row[1], now_iso()),
+                )
+            self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
+
+
+@contextlib.contextmanager
+def catalog(url: str) -> Iterator[tuple[tuple[str, str, int, str], PostgresCatalog]]:
+    """The corpus's build (model, model id, dimension, backend) and its Catalog, read-only."""
+    with connect(url) as conn:
+        meta = _meta(conn)
+        if "model_id" not in meta:
+            raise NoIndexError(no_corpus(url))
+        yield (meta["model"], meta["model_id"], int(meta["dim"]), meta.get("backend", "torch")), PostgresCatalog(conn)
 
 
 class PostgresCorpus:
@@ -634,6 +676,10 @@ class PostgresWriter:
         if self.conn is None:
             raise RuntimeError("the Postgres writer is used outside its `with` block")
         return self.conn
+
+    def catalog(self) -> PostgresCatalog:
+        """The Catalog queries inside this writer's transaction (`brief rm`)."""
+        return PostgresCatalog(self._conn())
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

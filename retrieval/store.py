@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -122,7 +123,98 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-class Store:
+class Catalog:
+    """The corpus in view (`brief list/show/export/rm`, `stats --missing`): queries in the SQL both
+    SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them)."""
+
+    conn: Any
+
+    def list_articles(self, kept: ArticleFilter) -> list[StoredArticle]:
+        """Articles newest first (undated last), kept to what the filter asks."""
+        outlet, since, until, text, limit = kept.outlet, kept.since, kept.until, kept.text, kept.limit
+        where: list[str] = []
+        args: list[str | int] = []
+        if outlet:
+            where.append("lower(outlet) = lower(?)")
+            args.append(outlet)
+        if since:
+            where.append("published >= ?")
+            args.append(since.isoformat())
+        if until:
+            where.append("published <= ?")
+            args.append(until.isoformat())
+        if text:
+            # instr on lower(): LIKE would read % and _ in the user's text as wildcards.
+            where.append("(instr(lower(coalesce(title, '')), lower(?)) > 0 OR instr(lower(text), lower(?)) > 0)")
+            args += [text, text]
+        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
+        sql += (" WHERE " + " AND ".join(where)) if where else ""
+        sql += " ORDER BY published IS NULL, published DESC, title, doc_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [StoredArticle(*row) for row in self.conn.execute(sql, args)]
+
+    def find_articles(self, key: str) -> list[StoredArticle]:
+        """Articles whose id is `key` or starts with it (at least MIN_ID_PREFIX characters)."""
+        key = key.strip().lower()
+        if len(key) < MIN_ID_PREFIX or not key.isalnum():
+            return []
+        rows = self.conn.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE substr(doc_id, 1, ?) = ? ORDER BY doc_id LIMIT 20",
+            (len(key), key),
+        )
+        return [StoredArticle(*row) for row in rows]
+
+    def articles_of_file(self, path: str) -> list[StoredArticle]:
+        """The articles an indexed file holds (by its absolute path), in record order."""
+        rows = self.conn.execute(
+            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE path = ? OR doc_id IN "
+            "(SELECT doc_id FROM file_articles WHERE path = ?) ORDER BY record, doc_id",
+            (path, path),
+        )
+        return [StoredArticle(*row) for row in rows]
+
+    def article_paragraphs(self, doc_id: str) -> list[tuple[int, str]]:
+        """(paragraph number, text) of an article's passages, in order."""
+        rows = self.conn.execute("SELECT paragraph, text FROM passages WHERE doc_id = ? ORDER BY vid", (doc_id,))
+        return [(int(n), text) for n, text in rows]
+
+    def iter_articles(self, with_text: bool = True) -> Iterator[StoredArticle]:
+        """Every article, oldest first (undated first), with its text unless `with_text` is False."""
+        columns = ARTICLE_COLUMNS + (", text" if with_text else "")
+        rows = self.conn.execute(f"SELECT {columns} FROM articles ORDER BY published IS NOT NULL, published, doc_id")
+        for row in rows:
+            yield StoredArticle(*row)
+
+    def removals(self, key: str | None = None) -> list[tuple[str, str, str | None, str]]:
+        """(doc_id, path, title, removed_at) of removed articles: all, or those whose id starts with
+        `key` (6+ characters) or whose file is `key` (an absolute path)."""
+        sql = "SELECT doc_id, path, title, removed_at FROM removed"
+        if key is None:
+            return list(self.conn.execute(sql + " ORDER BY removed_at, doc_id"))
+        prefix = key.strip().lower() if len(key.strip()) >= MIN_ID_PREFIX else "\0"
+        rows = self.conn.execute(sql + " WHERE path = ? OR substr(doc_id, 1, ?) = ? ORDER BY doc_id",
+                                 (key, len(prefix), prefix))  # fmt: skip
+        return list(rows)
+
+    def restore(self, doc_ids: Sequence[str]) -> None:
+        """Forget removals, and make the next ingest read their files again."""
+        for doc_id in doc_ids:
+            self.conn.execute(
+                "UPDATE files SET fingerprint = '' WHERE path = (SELECT path FROM removed WHERE doc_id = ?)", (doc_id,)
+            )
+            self.conn.execute("DELETE FROM removed WHERE doc_id = ?", (doc_id,))
+
+    def gaps(self) -> list[tuple[str, int | None, str | None, str | None]]:
+        """(path, record, title, published) of the articles lacking a title or a date."""
+        return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
+            "SELECT path, record, title, published FROM articles "
+            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
+        )]
+
+
+class Store(Catalog):
     """One SQLite database of an index version."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
@@ -238,92 +330,14 @@ class Store:
             self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
             self._unlinked.add(doc_id)
 
-    def removals(self, key: str | None = None) -> list[tuple[str, str, str | None, str]]:
-        """(doc_id, path, title, removed_at) of removed articles: all, or those whose id starts with
-        `key` (6+ characters) or whose file is `key` (an absolute path)."""
-        sql = "SELECT doc_id, path, title, removed_at FROM removed"
-        if key is None:
-            return list(self.conn.execute(sql + " ORDER BY removed_at, doc_id"))
-        prefix = key.strip().lower() if len(key.strip()) >= MIN_ID_PREFIX else "\0"
-        rows = self.conn.execute(sql + " WHERE path = ? OR substr(doc_id, 1, ?) = ? ORDER BY doc_id",
-                                 (key, len(prefix), prefix))  # fmt: skip
-        return list(rows)
-
     def remember_removals(self, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
         """Carry removals over into a rebuilt index."""
         self.conn.executemany("INSERT OR REPLACE INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?)",
                               rows)  # fmt: skip
 
-    def restore(self, doc_ids: Sequence[str]) -> None:
-        """Forget removals, and make the next ingest read their files again."""
-        for doc_id in doc_ids:
-            self.conn.execute(
-                "UPDATE files SET fingerprint = '' WHERE path = (SELECT path FROM removed WHERE doc_id = ?)", (doc_id,)
-            )
-            self.conn.execute("DELETE FROM removed WHERE doc_id = ?", (doc_id,))
-
     def is_removed(self, doc_id: str) -> bool:
         """True if this article text was taken out with `brief rm`."""
         return self.conn.execute("SELECT 1 FROM removed WHERE doc_id = ?", (doc_id,)).fetchone() is not None
-
-    # --- the corpus in view (brief list / show / export / rm) ---------------------------------
-    def list_articles(self, kept: ArticleFilter) -> list[StoredArticle]:
-        """Articles newest first (undated last), kept to what the filter asks."""
-        outlet, since, until, text, limit = kept.outlet, kept.since, kept.until, kept.text, kept.limit
-        where: list[str] = []
-        args: list[str | int] = []
-        if outlet:
-            where.append("lower(outlet) = lower(?)")
-            args.append(outlet)
-        if since:
-            where.append("published >= ?")
-            args.append(since.isoformat())
-        if until:
-            where.append("published <= ?")
-            args.append(until.isoformat())
-        if text:
-            # instr on lower(): LIKE would read % and _ in the user's text as wildcards.
-            where.append("(instr(lower(coalesce(title, '')), lower(?)) > 0 OR instr(lower(text), lower(?)) > 0)")
-            args += [text, text]
-        sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
-        sql += (" WHERE " + " AND ".join(where)) if where else ""
-        sql += " ORDER BY published IS NULL, published DESC, title, doc_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [StoredArticle(*row) for row in self.conn.execute(sql, args)]
-
-    def find_articles(self, key: str) -> list[StoredArticle]:
-        """Articles whose id is `key` or starts with it (at least MIN_ID_PREFIX characters)."""
-        key = key.strip().lower()
-        if len(key) < MIN_ID_PREFIX or not key.isalnum():
-            return []
-        rows = self.conn.execute(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE substr(doc_id, 1, ?) = ? ORDER BY doc_id LIMIT 20",
-            (len(key), key),
-        )
-        return [StoredArticle(*row) for row in rows]
-
-    def articles_of_file(self, path: str) -> list[StoredArticle]:
-        """The articles an indexed file holds (by its absolute path), in record order."""
-        rows = self.conn.execute(
-            f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE path = ? OR doc_id IN "
-            "(SELECT doc_id FROM file_articles WHERE path = ?) ORDER BY record, doc_id",
-            (path, path),
-        )
-        return [StoredArticle(*row) for row in rows]
-
-    def article_paragraphs(self, doc_id: str) -> list[tuple[int, str]]:
-        """(paragraph number, text) of an article's passages, in order."""
-        rows = self.conn.execute("SELECT paragraph, text FROM passages WHERE doc_id = ? ORDER BY vid", (doc_id,))
-        return [(int(n), text) for n, text in rows]
-
-    def iter_articles(self, with_text: bool = True) -> Iterator[StoredArticle]:
-        """Every article, oldest first (undated first), with its text unless `with_text` is False."""
-        columns = ARTICLE_COLUMNS + (", text" if with_text else "")
-        rows = self.conn.execute(f"SELECT {columns} FROM articles ORDER BY published IS NOT NULL, published, doc_id")
-        for row in rows:
-            yield StoredArticle(*row)
 
     # --- articles and passages ----------------------------------------------------------------
     def has_article(self, doc_id: str) -> bool:

@@ -15,7 +15,6 @@ from retrieval import Brief, Options, Settings
 from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.evaluation import EvalReport, evaluate, load_qa
-from retrieval.index import Manifest
 from retrieval.ingest import ingest
 from retrieval.store import ArticleFilter
 from tests.conftest import ROOT
@@ -36,8 +35,9 @@ ARTICLES = {
 
 
 @pytest.fixture
-def corpus(tmp_path: Path, settings: Settings, embedder: Embedder) -> tuple[Path, Brief]:
-    """Three articles with front matter, indexed with the real model."""
+def corpus(tmp_path: Path, backend_settings: Settings, embedder: Embedder) -> tuple[Path, Brief]:
+    """Three articles with front matter, indexed with the real model (in the index folder, then in Postgres)."""
+    settings = backend_settings
     folder = tmp_path / "articles"
     folder.mkdir()
     for name, (title, outlet, published, body) in ARTICLES.items():
@@ -48,12 +48,12 @@ def corpus(tmp_path: Path, settings: Settings, embedder: Embedder) -> tuple[Path
     return folder, Brief(settings, embedder)
 
 
-def run_cli(index: Path, *calls: list[str]) -> dict:
+def run_cli(settings: Settings, *calls: list[str]) -> dict:
     """Run `brief` sub-commands in a fresh Python and report each one's code and output, and
     which heavy libraries got imported (list, show and export must not need the model)."""
     probe = (
         "import contextlib, io, json, sys\nfrom retrieval.cli import main\nout = []\n"
-        f"for argv in {[[*c, '--index', str(index)] for c in calls]!r}:\n"
+        f"for argv in {[[*c, '--index', str(settings.index_dir)] for c in calls]!r}:\n"
         "    buf, err = io.StringIO(), io.StringIO()\n"
         "    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):\n"
         "        code = main(argv)\n"
@@ -63,7 +63,7 @@ def run_cli(index: Path, *calls: list[str]) -> dict:
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
-        env={**os.environ, "BRIEF_PROGRESS": "0", "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "BRIEF_PROGRESS": "0", "PYTHONPATH": str(ROOT), "BRIEF_DATABASE_URL": settings.database_url or ""},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -73,7 +73,7 @@ def test_list_show_export_read_the_index_without_the_model(corpus: tuple[Path, B
     folder, brief = corpus
     bridge = brief.articles(ArticleFilter(text="harbor bridge"))[0]
     result = run_cli(
-        brief.settings.index_dir,
+        brief.settings,
         ["list"],
         ["list", "--outlet", "coast gazette", "--json"],
         ["list", "--since", "2024-01-01", "--until", "2024-05-31", "--json"],
@@ -125,20 +125,21 @@ def test_list_show_export_read_the_index_without_the_model(corpus: tuple[Path, B
 
 
 def test_rm_publishes_a_version_without_the_article_and_remembers_it(
-    corpus: tuple[Path, Brief], capsys: pytest.CaptureFixture[str]
+    corpus: tuple[Path, Brief], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder, brief = corpus
     index = brief.settings.index_dir
+    monkeypatch.setenv("BRIEF_DATABASE_URL", brief.settings.database_url or "")  # the same corpus for `brief`
     question = "When did the Harbor bridge reopen after repairs?"
     bridge = brief.articles(ArticleFilter(text="harbor bridge"))[0]
     assert brief.ask(question, options=CITED_ONLY).passages[0].doc_id == bridge.doc_id
-    before = Manifest.read(index).version
+    before = brief.stats().version
 
     assert main(["rm", bridge.doc_id[:8], "--index", str(index)]) == 0
     out = capsys.readouterr().out
     assert "removed: Harbor bridge reopens after repairs (2024-03-05)" in out and "bridge.txt" in out
     assert "its file is still in the folder" in out and "index now holds 2 articles" in out
-    assert Manifest.read(index).version != before  # a new version, published the normal way
+    assert brief.stats().version != before  # a new version, published the normal way
     assert all(p.doc_id != bridge.doc_id for p in brief.ask(question, options=CITED_ONLY).passages)  # the bot reloads it
     assert [a.title for a in brief.articles()] == [
         "Orchard growers report record apple harvest", "City council approves new library budget"
@@ -162,10 +163,10 @@ def test_rm_publishes_a_version_without_the_article_and_remembers_it(
     # by path; an unknown id changes nothing and exits 1
     assert main(["rm", str(folder / "apples.txt"), "--index", str(index)]) == 0
     assert "removed: Orchard growers report record apple harvest" in capsys.readouterr().out
-    version = Manifest.read(index).version
+    version = brief.stats().version
     assert main(["rm", "ffffffffff", "--index", str(index)]) == 1
     assert "no indexed article has the id or path 'ffffffffff'" in capsys.readouterr().err
-    assert Manifest.read(index).version == version and brief.stats().articles == 2
+    assert brief.stats().version == version and brief.stats().articles == 2
     assert main(["rm", "--index", str(index)]) == 2  # nothing named: a usage error that says what to name
     assert "brief rm ID|PATH" in capsys.readouterr().err
 
@@ -200,3 +201,15 @@ def test_eval_lists_the_failed_questions(corpus: tuple[Path, Brief], tmp_path: P
     shown = many.failed_text()
     assert "q49 [who]" in shown and "q50 [who]" not in shown and "... and 3 more" in shown
     assert len(many.to_dict()["failures"]) == 53
+
+
+def test_stats_missing_names_the_articles_without_a_date(corpus: tuple[Path, Brief]) -> None:
+    folder, brief = corpus
+    assert brief.missing_metadata() == [] and brief.stats().undated == 0
+    (folder / "ferry-note.txt").write_text(
+        "Ferry timetable\n\nThe harbor ferry will run every forty minutes through the winter, the operator said.\n",
+        encoding="utf-8",
+    )
+    assert brief.ingest([folder]).added == 1
+    (gap,) = brief.missing_metadata()
+    assert gap.path.endswith("ferry-note.txt") and gap.published is None and brief.stats().undated == 1
