@@ -95,7 +95,11 @@ class Manifest:
     def of(cls, store: Store, index_dir: Path) -> Manifest:
         """The manifest in an open database (as of its snapshot)."""
         try:
-            data = json.loads(store.state()["manifest"])
+            state = store.state()
+            if "manifest" not in state and store.conn.execute("SELECT count(*) FROM articles").fetchone()[0] == 0:
+                raise NoIndexError(f"no index at {index_dir} (an ingest stopped before its first commit); "
+                                   f"{build_hint(index_dir)}")  # fmt: skip
+            data = json.loads(state["manifest"])
             return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data or k not in OPTIONAL})
         except (KeyError, ValueError, TypeError, sqlite3.DatabaseError) as exc:
             raise CorruptIndexError(
@@ -467,8 +471,8 @@ class IndexWriter:
     def _prepare(self) -> None:
         (self.index_dir / SEGMENTS).mkdir(exist_ok=True)
         database = self.index_dir / DATABASE
-        if (self.index_dir / LEGACY_POINTER).is_file() and not database.exists():
-            convert_legacy(self.index_dir)
+        if (self.index_dir / LEGACY_POINTER).is_file() and not database.exists() and not self.rebuild:
+            convert_legacy(self.index_dir)  # (a rebuild starts afresh; the old layout goes after it)
         _remove_legacy(self.index_dir)
         removals: list[tuple[str, str, str | None, str]] = []
         if self.rebuild:
@@ -478,22 +482,28 @@ class IndexWriter:
                     Path(f"{database}{suffix}").unlink(missing_ok=True)
         self.store = Store(database)
         self.store.conn.execute("BEGIN IMMEDIATE")
+        self._live: list[Segment] = []  # the live version's segments: kept until a commit unlists them
         if "manifest" in self.store.state():
-            self.base = Manifest.of(self.store, self.index_dir)
-            if not self.rebuild:
-                if self.base.format != FORMAT_VERSION:
-                    raise IndexMismatchError(
-                        f"the index at {self.index_dir} has format {self.base.format}, this Brief writes format "
-                        f"{FORMAT_VERSION}; {rebuild_hint(self.index_dir)}"
-                    )
-                check_build(self.base, self.index_dir, self.model_id, self.dim, self.backend)
-                self._segments = self.base.segment_list()
-                self._gone = set(self.store.gone())
-                self.dim = self.base.dim
+            try:
+                self.base = Manifest.of(self.store, self.index_dir)
+                self._live = self.base.segment_list()
+            except CorruptIndexError:
+                if not self.rebuild:
+                    raise
+        if self.base is not None and not self.rebuild:
+            if self.base.format != FORMAT_VERSION:
+                raise IndexMismatchError(
+                    f"the index at {self.index_dir} has format {self.base.format}, this Brief writes format "
+                    f"{FORMAT_VERSION}; {rebuild_hint(self.index_dir)}"
+                )
+            check_build(self.base, self.index_dir, self.model_id, self.dim, self.backend)
+            self._segments = list(self._live)
+            self._gone = set(self.store.gone())
+            self.dim = self.base.dim
         if self.rebuild:
             self.store.clear()
             self.store.remember_removals(removals)  # `brief rm` outlives a rebuild
-        listed = {s.name for s in self._segments}
+        listed = {s.name for s in self._live}
         for leftover in (self.index_dir / SEGMENTS).iterdir():  # from a killed writer, or merged away earlier
             if leftover.name not in listed:
                 leftover.unlink(missing_ok=True)
@@ -502,7 +512,14 @@ class IndexWriter:
         self.changed = self.rebuild
 
     def _live_removals(self) -> list[tuple[str, str, str | None, str]]:
+        legacy = self.index_dir / "versions" / _legacy_name(self.index_dir) / DATABASE
         try:
+            if not (self.index_dir / DATABASE).exists() and legacy.is_file():  # an index from an older Brief
+                store = Store(legacy, readonly=True)
+                try:
+                    return store.removals()
+                finally:
+                    store.close()
             with open_store(self.index_dir) as (_, store):
                 return store.removals()
         except (BriefError, sqlite3.Error):  # no index, or a damaged one (what a rebuild is for)
@@ -611,7 +628,7 @@ class IndexWriter:
         self.checkpoint("committed")
         self.published = manifest
         listed = {s.name for s in segments}
-        for old in self._segments:  # merged away: readers still on the old version hold them in memory
+        for old in self._live:  # merged away or rebuilt: readers still on the old version hold them in memory
             if old.name not in listed:
                 (self.index_dir / SEGMENTS / old.name).unlink(missing_ok=True)
 
@@ -668,7 +685,7 @@ def convert_legacy(index_dir: Path) -> None:
     """Turn a format-3 index (versions/vNNNNNN/ folders, CURRENT naming the live one) into this
     format: its live database and vectors become the database and the first segment. Nothing is
     embedded again; a crash part-way leaves the old index as it was."""
-    name = (index_dir / LEGACY_POINTER).read_text(encoding="ascii", errors="replace").strip()
+    name = _legacy_name(index_dir)
     live = index_dir / "versions" / name
     try:
         old = json.loads((live / "manifest.json").read_text(encoding="utf-8"))
@@ -700,6 +717,14 @@ def convert_legacy(index_dir: Path) -> None:
     _fsync(building)
     os.replace(building, index_dir / DATABASE)  # from here the index is in this format
     _fsync(index_dir)
+
+
+def _legacy_name(index_dir: Path) -> str:
+    try:
+        name = (index_dir / LEGACY_POINTER).read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return "-"
+    return name if VERSION_NAME.fullmatch(name) else "-"
 
 
 def _remove_legacy(index_dir: Path) -> None:

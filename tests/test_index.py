@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sqlite3
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 import retrieval.index as index_module
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.errors import CorruptIndexError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.errors import CorruptIndexError, IndexMismatchError, IndexWriteError, LockTimeoutError, NoIndexError
 from retrieval.index import IndexReader, IndexWriter, Manifest, live_version
 from retrieval.ingest import ingest
+from retrieval.store import Store
 
 ARTICLE = (
     "Engineers in Rotterdam completed the world's largest floating solar farm on Wednesday, "
@@ -199,3 +201,27 @@ def test_a_reader_whose_segments_were_merged_away_while_it_opened_takes_the_newe
     assert interleaved and reader.version == "v000005" and reader.store.counts()[0] == 9
     assert len(reader.manifest.segments) == 2
     reader.close()
+
+
+def test_a_rebuild_that_fails_before_its_commit_leaves_the_live_version_whole(
+    settings: Settings, embedder: Embedder, seeds_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest([seeds_copy], settings, embedder=embedder)
+    question = "Which town on the Iraq border was hit in October 2023?"
+    before = Brief(settings, embedder).ask(question).to_dict()
+
+    def fail(self: IndexWriter) -> None:
+        raise OSError(errno.EIO, "simulated I/O error while publishing")  # a fake fault: the disk here is fine
+
+    monkeypatch.setattr(IndexWriter, "_publish", fail)
+    with pytest.raises(IndexWriteError, match="still serves version v000001"):
+        ingest([seeds_copy], settings, embedder=embedder, rebuild=True)
+    monkeypatch.undo()
+    assert Brief(settings, embedder).ask(question).to_dict() == before  # its segments were not swept away
+
+
+def test_an_ingest_stopped_before_the_first_commit_leaves_no_index(settings: Settings, seeds_copy: Path) -> None:
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    Store(settings.index_dir / "brief.sqlite").close()  # what a killed first ingest leaves: tables, no manifest
+    with pytest.raises(NoIndexError, match=r"stopped before its first commit\); build it with `brief ingest"):
+        IndexReader(settings.index_dir)
