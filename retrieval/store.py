@@ -125,7 +125,9 @@ def now_iso() -> str:
 
 class Catalog:
     """The corpus in view (`brief list/show/export/rm`, `stats --missing`): queries in the SQL both
-    SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them)."""
+    SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them).
+    The engines sort NULLs differently (SQLite first, Postgres last), so every nullable ORDER BY key
+    says where its NULLs go (`x IS NOT NULL, x`): both backends list alike."""
 
     conn: Any
 
@@ -149,7 +151,7 @@ class Catalog:
             args += [text, text]
         sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
         sql += (" WHERE " + " AND ".join(where)) if where else ""
-        sql += " ORDER BY published IS NULL, published DESC, title, doc_id"
+        sql += " ORDER BY published IS NULL, published DESC, title IS NOT NULL, title, doc_id"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
@@ -170,7 +172,7 @@ class Catalog:
         """The articles an indexed file holds (by its absolute path), in record order."""
         rows = self.conn.execute(
             f"SELECT {ARTICLE_COLUMNS} FROM articles WHERE path = ? OR doc_id IN "
-            "(SELECT doc_id FROM file_articles WHERE path = ?) ORDER BY record, doc_id",
+            "(SELECT doc_id FROM file_articles WHERE path = ?) ORDER BY record IS NOT NULL, record, doc_id",
             (path, path),
         )
         return [StoredArticle(*row) for row in rows]
@@ -193,7 +195,9 @@ class Catalog:
         sql = "SELECT doc_id, path, title, removed_at FROM removed"
         if key is None:
             return list(self.conn.execute(sql + " ORDER BY removed_at, doc_id"))
-        prefix = key.strip().lower() if len(key.strip()) >= MIN_ID_PREFIX else "\0"
+        prefix = key.strip().lower()
+        if len(prefix) < MIN_ID_PREFIX:  # too short to mean an id: a path only
+            return list(self.conn.execute(sql + " WHERE path = ? ORDER BY doc_id", (key,)))
         rows = self.conn.execute(sql + " WHERE path = ? OR substr(doc_id, 1, ?) = ? ORDER BY doc_id",
                                  (key, len(prefix), prefix))  # fmt: skip
         return list(rows)
@@ -210,7 +214,7 @@ class Catalog:
         """(path, record, title, published) of the articles lacking a title or a date."""
         return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
             "SELECT path, record, title, published FROM articles "
-            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record"
+            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record IS NOT NULL, record"
         )]
 
 

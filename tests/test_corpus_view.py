@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +14,7 @@ from retrieval.embeddings import Embedder
 from retrieval.evaluation import EvalReport, evaluate, load_qa
 from retrieval.ingest import ingest
 from retrieval.store import ArticleFilter
-from tests.conftest import ROOT
+from tests.conftest import run_cli
 
 # What is cited is under test, not the answer line: the fitted answer model stays out.
 CITED_ONLY = Options(coverage=False)
@@ -46,27 +43,6 @@ def corpus(tmp_path: Path, backend_settings: Settings, embedder: Embedder) -> tu
     report = ingest([folder], settings, embedder=embedder)
     assert report.added == 3, report.summary()
     return folder, Brief(settings, embedder)
-
-
-def run_cli(settings: Settings, *calls: list[str]) -> dict:
-    """Run `brief` sub-commands in a fresh Python and report each one's code and output, and
-    which heavy libraries got imported (list, show and export must not need the model)."""
-    probe = (
-        "import contextlib, io, json, sys\nfrom retrieval.cli import main\nout = []\n"
-        f"for argv in {[[*c, '--index', str(settings.index_dir)] for c in calls]!r}:\n"
-        "    buf, err = io.StringIO(), io.StringIO()\n"
-        "    with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(err):\n"
-        "        code = main(argv)\n"
-        "    out.append({'code': code, 'out': buf.getvalue(), 'err': err.getvalue()})\n"
-        "heavy = sorted(m for m in ('torch', 'sentence_transformers', 'transformers') if m in sys.modules)\n"
-        "print(json.dumps({'runs': out, 'heavy': heavy}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False, cwd=ROOT,
-        env={**os.environ, "BRIEF_PROGRESS": "0", "PYTHONPATH": str(ROOT), "BRIEF_DATABASE_URL": settings.database_url or ""},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 def test_list_show_export_read_the_index_without_the_model(corpus: tuple[Path, Brief]) -> None:
