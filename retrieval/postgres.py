@@ -233,14 +233,16 @@ def bm25(frequencies: Sequence[float], idfs: Sequence[float], tokens: int, avgdl
 
 class _Qmark:
     """A psycopg connection called as sqlite3 is, for the Catalog queries (plain SQL both engines
-    read): `?` placeholders become `%s`, and SQLite's instr() Postgres's strpos()."""
+    read): `?` placeholders become `%s`, SQLite's instr() Postgres's strpos(), and its byte-order
+    collation BINARY Postgres's "C"."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self._conn = conn
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Any:
         """Run one statement; its cursor."""
-        return self._conn.execute(sql.replace("?", "%s").replace("instr(", "strpos("), tuple(args))
+        sql = sql.replace("?", "%s").replace("instr(", "strpos(").replace("COLLATE BINARY", 'COLLATE "C"')
+        return self._conn.execute(sql, tuple(args))
 
 
 class PostgresCatalog(Catalog):

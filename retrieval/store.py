@@ -127,7 +127,8 @@ class Catalog:
     """The corpus in view (`brief list/show/export/rm`, `stats --missing`): queries in the SQL both
     SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them).
     The engines sort NULLs differently (SQLite first, Postgres last), so every nullable ORDER BY key
-    says where its NULLs go (`x IS NOT NULL, x`): both backends list alike."""
+    says where its NULLs go (`x IS NOT NULL, x`), and free text sorts byte by byte (COLLATE BINARY,
+    Postgres's "C", whatever the database's locale): both backends list alike."""
 
     conn: Any
 
@@ -151,7 +152,7 @@ class Catalog:
             args += [text, text]
         sql = f"SELECT {ARTICLE_COLUMNS} FROM articles"
         sql += (" WHERE " + " AND ".join(where)) if where else ""
-        sql += " ORDER BY published IS NULL, published DESC, title IS NOT NULL, title, doc_id"
+        sql += " ORDER BY published IS NULL, published DESC, title IS NOT NULL, title COLLATE BINARY, doc_id"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
@@ -214,7 +215,7 @@ class Catalog:
         """(path, record, title, published) of the articles lacking a title or a date."""
         return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
             "SELECT path, record, title, published FROM articles "
-            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path, record IS NOT NULL, record"
+            "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path COLLATE BINARY, record IS NOT NULL, record"
         )]
 
 
