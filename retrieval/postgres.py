@@ -271,7 +271,8 @@ def catalog(url: str) -> Iterator[tuple[tuple[str, str, int, str], PostgresCatal
         meta = _meta(conn)
         if "model_id" not in meta:
             raise NoIndexError(no_corpus(url))
-        yield (meta["model"], meta["model_id"], int(meta["dim"]), meta.get("backend", "torch")), PostgresCatalog(conn)
+        build = (meta.get("model", meta["model_id"]), meta["model_id"], int(meta.get("dim", 0)), meta.get("backend", "torch"))
+        yield build, PostgresCatalog(conn)
 
 
 class PostgresCorpus:
