@@ -974,13 +974,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"brief: {exc}", file=sys.stderr)
         return exc.exit_code
     # The model and the index load while Slack connects; a question that comes first waits for them.
-    threading.Thread(target=warm, args=(brief,), name="brief-warm-up", daemon=True).start()
+    warming = threading.Thread(target=warm, args=(brief,), name="brief-warm-up", daemon=True)
+    warming.start()
     mode = "console" if args.console else settings.slack_mode
     client = web_client(settings)
     updater = Updater(brief, announcer(settings, client) if mode != "console" else None)
     updater.start()  # new articles reach the answers without a restart
     if mode == "console":
-        return console(brief)
+        code = console(brief)
+        # Input that ends at once (a question piped in) must not cut the warm-up off mid-question:
+        # the interpreter would tear it down as it exits.
+        warming.join(timeout=60)
+        return code
     app = create_app(settings, brief, updater=updater)
     if mode == "socket":
         log.info("connecting to Slack by Socket Mode")
