@@ -643,7 +643,7 @@ class IndexWriter:
         """Merge segments of one size tier, MERGE_FACTOR at a time (and everything when many
         vectors are deleted), so that searches see few segments and a vector is rarely rewritten."""
         stored = sum(s.count for s in segments)
-        if len(segments) > 1 and len(self._gone) > RECLAIM_SHARE * stored:
+        if segments and len(self._gone) > RECLAIM_SHARE * stored:
             one = self._merge(segments, number, 1)
             return [one] if one else []
         part = 1
