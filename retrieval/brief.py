@@ -22,12 +22,12 @@ from retrieval.dates import DateMention, period_label
 from retrieval.embeddings import Embedder, load_embedder
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
-from retrieval.index import Gap, metadata_gaps
+from retrieval.index import metadata_gaps
 from retrieval.ingest import IngestReport, display_path, ingest
 from retrieval.question import Question, read_question
 from retrieval.search import Hit, Mode, Options, Scope, keywords_ahead, search
 from retrieval.settings import Settings
-from retrieval.store import ArticleFilter, StoredArticle
+from retrieval.store import ArticleFilter, Gap, StoredArticle
 
 TEMPORAL_DEPTH = 40  # passages searched when a question orders events in time or keeps to a period
 

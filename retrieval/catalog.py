@@ -13,10 +13,10 @@ from typing import Any
 from retrieval.backend import open_writer
 from retrieval.corpus import Changes
 from retrieval.errors import BriefError, UsageError
-from retrieval.index import Gap, open_store
+from retrieval.index import open_store
 from retrieval.ingest import Log, display_path
 from retrieval.settings import Settings
-from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Catalog, StoredArticle
+from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Catalog, Gap, StoredArticle
 
 EXPORT_KEYS = ("doc_id", "title", "outlet", "published", "url", "author", "path", "record", "text")
 
@@ -152,7 +152,7 @@ def export(settings: Settings, text: bool = True) -> Iterator[dict[str, Any]]:
 def gaps(settings: Settings) -> list[Gap]:
     """Indexed articles lacking a title or a publication date."""
     with reading(settings) as (_, store):
-        return [Gap(path, record, title or None, published) for path, record, title, published in store.gaps()]
+        return store.gaps()
 
 
 def remove(targets: Sequence[str], settings: Settings, log: Log | None = None) -> RemoveReport:

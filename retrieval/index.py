@@ -48,7 +48,7 @@ from retrieval.errors import (
     LockTimeoutError,
     NoIndexError,
 )
-from retrieval.store import Store, StoredPassage, now_iso
+from retrieval.store import Gap, Store, StoredPassage, now_iso
 from retrieval.vectors import EXACT_LIMIT, Segment, SegmentedVectors, Structure, VectorIndex, merged
 
 FORMAT_VERSION = 4  # 2: event dates per passage; 3: vocabulary table; 4: one database, vector segments
@@ -144,22 +144,11 @@ def live_version(index_dir: Path) -> Path:
     return index_dir
 
 
-@dataclass(frozen=True)
-class Gap:
-    """An indexed article without a title or a publication date."""
-
-    path: str
-    record: int | None
-    title: str | None
-    published: str | None
-
-
 def metadata_gaps(index_dir: Path) -> tuple[Manifest, list[Gap]]:
     """The live version's manifest and its articles lacking a title or a date, read from the
     manifest and SQLite alone: no model, no vectors, so `brief stats` answers at once."""
     with open_store(index_dir) as (manifest, store):
-        rows = store.gaps()
-    return manifest, [Gap(path, record, title or None, published) for path, record, title, published in rows]
+        return manifest, store.gaps()
 
 
 @contextmanager
@@ -599,7 +588,8 @@ class IndexWriter:
         number = int(self.base.version[1:]) + 1 if self.base else 1
         segments = list(self._segments)
         if self._delta is not None and len(self._delta):
-            segments.append(self._write(self._delta.restructured(self.exact_limit), f"{number:06d}-0.faiss"))
+            delta = self._delta.restructured(self.exact_limit)
+            segments.append(self._write(delta, f"{number:06d}-0.faiss", self._first_vid, self._next_vid - 1))
         segments = self._compact(segments, number)
         for path in self._written:
             _fsync(path)
@@ -632,12 +622,11 @@ class IndexWriter:
             if old.name not in listed:
                 (self.index_dir / SEGMENTS / old.name).unlink(missing_ok=True)
 
-    def _write(self, index: VectorIndex, name: str) -> Segment:
+    def _write(self, index: VectorIndex, name: str, low: int, high: int) -> Segment:
         path = self.index_dir / SEGMENTS / name
         self._written.append(path)
         index.save(path)
-        ids, _ = index.contents()
-        return Segment(name, len(index), int(ids.min()), int(ids.max()), index.structure)
+        return Segment(name, len(index), low, high, index.structure)
 
     def _compact(self, segments: list[Segment], number: int) -> list[Segment]:
         """Merge segments of one size tier, MERGE_FACTOR at a time (and everything when many
@@ -663,7 +652,7 @@ class IndexWriter:
             if folder / s.name in self._written:  # written by this writer and merged at once: never published
                 self._written.remove(folder / s.name)
                 (folder / s.name).unlink()
-        return self._write(one, f"{number:06d}-{part}.faiss") if len(one) else None
+        return self._write(one, f"{number:06d}-{part}.faiss", segments[0].low, segments[-1].high) if len(one) else None
 
 
 def _tier(count: int) -> int:
@@ -757,12 +746,6 @@ def checkpoint_hook(name: str | None) -> Callable[[str], None]:
             threading.Event().wait()
 
     return hook
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Write a small file of the index (manifest, pointer): the writer's own file I/O."""
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}

@@ -93,7 +93,7 @@ POSTINGS = (
     " FROM passages p, unnest(p.terms) u WHERE p.vid BETWEEN %s AND %s) AS counted) AS weighted"
 )
 POSTINGS_FORMAT = "2"  # brief_meta "postings": 1 without impact; 2 with it
-POSTINGS_PER_STEM = 2000  # with COMPLETED: recall@10 0.97 against every posting at 100k passages (bench/scale.py)
+POSTINGS_PER_STEM = 2000  # with COMPLETED: top 10 as every posting gives for 96.6 % of places at 100k (bench/scale.py)
 COMPLETED = 400
 CONTENT = ("postings", "sentences", "passages", "file_articles", "files", "articles", "terms")  # what a rebuild empties
 
@@ -250,18 +250,6 @@ class PostgresCatalog(Catalog):
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = _Qmark(conn)
-
-    def forget_articles(self, doc_ids: Sequence[str]) -> None:
-        """Unlink articles from their files and remember them as removed (as Store does)."""
-        for doc_id in doc_ids:
-            row = self.conn.execute("SELECT path, title FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
-            if row is not None:
-                self.conn.execute(
-                    "INSERT INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?) ON CONFLICT (doc_id) "
-                    "DO UPDATE SET path = excluded.path, title = excluded.title, removed_at = excluded.removed_at",
-                    (doc_id, row[0], row[1], now_iso()),
-                )
-            self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
 
 
 @contextlib.contextmanager

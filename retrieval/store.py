@@ -123,6 +123,16 @@ def now_iso() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
+@dataclass(frozen=True)
+class Gap:
+    """An indexed article without a title or a publication date."""
+
+    path: str
+    record: int | None
+    title: str | None
+    published: str | None
+
+
 class Catalog:
     """The corpus in view (`brief list/show/export/rm`, `stats --missing`): queries in the SQL both
     SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them).
@@ -211,9 +221,22 @@ class Catalog:
             )
             self.conn.execute("DELETE FROM removed WHERE doc_id = ?", (doc_id,))
 
-    def gaps(self) -> list[tuple[str, int | None, str | None, str | None]]:
-        """(path, record, title, published) of the articles lacking a title or a date."""
-        return [tuple(r) for r in self.conn.execute(  # type: ignore[misc]
+    def forget_articles(self, doc_ids: Sequence[str]) -> None:
+        """Unlink articles from their files and remember them as removed, so that ingesting their
+        files again does not bring the same text back (an edited text is a new article)."""
+        for doc_id in doc_ids:
+            row = self.conn.execute("SELECT path, title FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
+            if row is not None:
+                self.conn.execute(
+                    "INSERT INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?) ON CONFLICT (doc_id) "
+                    "DO UPDATE SET path = excluded.path, title = excluded.title, removed_at = excluded.removed_at",
+                    (doc_id, row[0], row[1], now_iso()),
+                )
+            self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
+
+    def gaps(self) -> list[Gap]:
+        """The articles lacking a title or a date."""
+        return [Gap(path, record, title or None, published) for path, record, title, published in self.conn.execute(
             "SELECT path, record, title, published FROM articles "
             "WHERE coalesce(trim(title), '') = '' OR published IS NULL ORDER BY path COLLATE BINARY, record IS NOT NULL, record"
         )]
@@ -323,17 +346,9 @@ class Store(Catalog):
         return [r[0] for r in rows]
 
     def forget_articles(self, doc_ids: Sequence[str]) -> None:
-        """Unlink articles from their files and remember them as removed, so that ingesting their
-        files again does not bring the same text back (an edited text is a new article)."""
-        for doc_id in doc_ids:
-            row = self.conn.execute("SELECT path, title FROM articles WHERE doc_id = ?", (doc_id,)).fetchone()
-            if row is not None:
-                self.conn.execute(
-                    "INSERT OR REPLACE INTO removed(doc_id, path, title, removed_at) VALUES (?, ?, ?, ?)",
-                    (doc_id, row[0], row[1], now_iso()),
-                )
-            self.conn.execute("DELETE FROM file_articles WHERE doc_id = ?", (doc_id,))
-            self._unlinked.add(doc_id)
+        """As Catalog's, and the unlinked articles become orphans this batch deletes."""
+        super().forget_articles(doc_ids)
+        self._unlinked.update(doc_ids)
 
     def remember_removals(self, rows: Iterable[tuple[str, str, str | None, str]]) -> None:
         """Carry removals over into a rebuilt index."""

@@ -190,6 +190,12 @@ class SegmentedVectors:
         self.gone = gone
         self._dim = dim
         self._lows = [s.low for s, _ in parts]
+        # Per segment, how many of its ids are deleted: a search asks it for that many more.
+        self._dead = [0] * len(parts)
+        for i in gone:
+            part = bisect.bisect_right(self._lows, i) - 1
+            if part >= 0:
+                self._dead[part] += 1
 
     @classmethod
     def load(cls, folder: Path, segments: list[Segment], gone: frozenset[int], dim: int) -> SegmentedVectors:
@@ -212,9 +218,9 @@ class SegmentedVectors:
     def search(self, query: np.ndarray, k: int) -> tuple[list[int], list[float]]:
         """Ids and cosine scores of the `k` nearest live vectors to one normalised query."""
         found: list[tuple[float, int]] = []
-        for _, index in self.parts:
-            ids, scores = index.search(query, k + len(self.gone))  # deleted ids may take some of the k places
-            found += [(s, i) for i, s in zip(ids, scores, strict=True) if i not in self.gone]
+        for (_, index), dead in zip(self.parts, self._dead, strict=True):
+            ids, scores = index.search(query, k + dead)  # deleted ids may take some of the k places
+            found += [(s, i) for i, s in zip(ids, scores, strict=True) if not dead or i not in self.gone]
         found.sort(key=lambda r: (-r[0], r[1]))
         return [i for _, i in found[:k]], [s for s, _ in found[:k]]
 
@@ -229,18 +235,6 @@ class SegmentedVectors:
                 raise KeyError(f"no vector for passage {i}")
             rows.append(self.parts[part][1].reconstruct([int(i)])[0])
         return np.vstack(rows)
-
-    def contents(self) -> tuple[np.ndarray, np.ndarray]:
-        """All live (ids, vectors), oldest segment first."""
-        ids_parts, vector_parts = [], []
-        for _, index in self.parts:
-            ids, vectors = index.contents()
-            keep = ~np.isin(ids, np.asarray(sorted(self.gone), np.int64))
-            ids_parts.append(ids[keep])
-            vector_parts.append(vectors[keep])
-        if not ids_parts:
-            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
-        return np.concatenate(ids_parts), np.concatenate(vector_parts)
 
 
 def merged(parts: list[VectorIndex], gone: frozenset[int], exact_limit: int = EXACT_LIMIT) -> VectorIndex:
