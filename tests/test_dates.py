@@ -66,7 +66,10 @@ def test_labels() -> None:
     [
         ("When did Biden first strike Syria?", True, "first", None, None),
         ("when did Biden last strike Syria?", True, "last", None, None),
-        ("What was the most recent strike?", False, "last", None, None),
+        # "the most recent strike" names what is asked for: the best sentence about it answers (on
+        # SQuAD's 75 "what was the first/last …" questions ordering was right 23 times, the best sentence 47).
+        ("What was the most recent strike?", False, None, None, None),
+        ("When did the union most recently strike?", True, "last", None, None),
         ("Which strikes happened in 2021?", False, None, "2021-01-01", "2021-12-31"),
         ("Strikes since October 2023", False, None, "2023-10-01", None),
         ("What happened before 2022?", False, None, None, "2021-12-31"),

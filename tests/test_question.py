@@ -78,6 +78,22 @@ def test_as_of_reads_recent_questions_against_the_day_asked() -> None:
     assert parse_question("When did Monte Alto last erupt?").order == "last"
 
 
+def test_only_a_first_or_last_that_modifies_the_verb_orders_events() -> None:
+    orders = {
+        "When did Monte Alto first erupt?": "first",
+        "When was the dam last inspected?": "last",
+        "When was the last time the ferry sank?": "last",
+        "Which strike came first?": "first",
+        "Which show drew 10 million viewers for its first episode?": None,  # names a thing
+        "Who met the first lady of which country?": None,
+        "What was the first vaccine approved for children?": None,
+        "How much have prices risen over the last 12 months?": None,
+        "How much aid has been sent since the beginning of the war?": None,
+        "Vaccinations began for which age group this week?": None,
+    }
+    assert {q: parse_question(q).order for q in orders} == orders
+
+
 def test_nothing_published_after_the_as_of_day_is_cited(newsroom: Brief) -> None:
     result = newsroom.ask("What happened under Monte Alto recently?", as_of=date(2023, 6, 1))
     assert result.passages and all(c.published <= "2023-06-01" for c in result.passages)

@@ -117,3 +117,26 @@ def test_first_and_last_on_other_text(docks: Brief) -> None:
 def test_quotes_carry_resolved_dates(docks: Brief, tmp_path: Path) -> None:
     text = render_text(docks.ask("When did Rotterdam dock workers first strike?"))
     assert "walked out on Monday [7 Mar 2022]" in text
+
+
+def test_first_that_names_a_thing_does_not_order_events(docks: Brief, tmp_path: Path, settings_base: Settings) -> None:
+    # "its first episode" names the thing asked about; it does not ask for the earliest event.
+    # (RealTime QA had seven such questions answered with an older dated sentence.)
+    folder = tmp_path / "shows"
+    folder.mkdir()
+    articles = {
+        "a.txt": ("2022-08-23", "House of the Dragon brought in nearly 10 million viewers for its first episode on "
+                                "Sunday night, HBO said, the biggest premiere for the network in years."),
+        "b.txt": ("2019-11-14", "The first episode of the last fantasy hit brought in 8 million viewers, "
+                                "Nielsen said."),
+        "c.txt": ("2021-05-02", "Streaming services spent heavily on fantasy series in 2021, hoping for a hit."),
+    }
+    rows = []
+    for name, (published, text) in articles.items():
+        (folder / name).write_text(text, encoding="utf-8")
+        rows.append(f'{{"file": "{name}", "title": null, "outlet": "Screen Wire", "published": "{published}"}}')
+    (folder / "sources.jsonl").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    settings = settings_base.with_(index_dir=tmp_path / "index")
+    ingest([folder], settings, embedder=docks.embedder)
+    result = Brief(settings, docks.embedder).ask("Which show brought in 10 million viewers for its first episode?")
+    assert result.answer is not None and "House of the Dragon" in result.answer.text
