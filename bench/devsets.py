@@ -182,7 +182,7 @@ def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None,
     if not corpus.is_file() or corpus.read_text(encoding="utf-8") != body:
         corpus.write_text(body, encoding="utf-8")
     settings = Settings.from_env(env={}, dotenv_path=None).with_(
-        index_dir=CACHE / f"{name}{tag}-index", show_progress=sys.stderr.isatty(), exact_limit=10**9,
+        index_dir=index_dir(name, embedder.backend, tag), show_progress=sys.stderr.isatty(), exact_limit=10**9,
         max_file_mb=1000.0,
     )
     try:
@@ -190,6 +190,14 @@ def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None,
     except IndexMismatchError:
         ingest([corpus], settings, embedder=embedder, rebuild=True)
     return Brief(settings, embedder), doc_keys(corpus, records)
+
+
+def index_dir(name: str, backend: str, tag: str = "") -> Path:
+    """Where a dev set's index is kept: one per precision of the vectors (int8 apart from fp32)."""
+    from retrieval.embeddings import precision
+
+    kind = precision(backend)
+    return CACHE / f"{name}{tag}{'' if kind == 'fp32' else '-' + kind}-index"
 
 
 def doc_keys(corpus: Path, records: list[dict[str, Any]]) -> dict[str, set[str]]:

@@ -28,6 +28,7 @@ from devsets import (
     DevQuestion,
     available,
     build,
+    index_dir,
     load_embedder,
     rtqa_questions,
     squad_questions,
@@ -153,7 +154,7 @@ def main() -> None:
                     print(row(label + " (gold ≥ 60 ch)", kept), flush=True)
     if "seeds" in sets:
         settings = Settings.from_env(env={}, dotenv_path=None).with_(
-            index_dir=ROOT / "bench" / "results" / "seeds-index", show_progress=False
+            index_dir=index_dir("seeds", embedder.backend), show_progress=False
         )
         ingest([ROOT / "seeds"], settings, embedder=embedder)
         seeds = Brief(settings, embedder)

@@ -40,6 +40,7 @@ from devsets import (
 )
 
 from retrieval.answer import FEATURES, POOL_DEPTH, QUESTION_FEATURES, AnswerPick, question_features
+from retrieval.embeddings import precision
 from retrieval.fitted import AnswerModel, Tree, path_for
 from retrieval.question import read_question
 from retrieval.search import Options, Scope
@@ -161,7 +162,8 @@ def main() -> None:
         print("skipped: no dev sets in ../shared/eval")
         return
     embedder = load_embedder()
-    cached = CACHE / "answer-rows.npz"
+    kind = precision(embedder.backend)
+    cached = CACHE / f"answer-rows{'' if kind == 'fp32' else '-' + kind}.npz"
     if args.reuse and cached.is_file():
         data = np.load(cached, allow_pickle=True)  # our own file, written below
         x, y, qn = data["x"], data["y"], data["q"]
@@ -196,7 +198,7 @@ def main() -> None:
         pool_cases += pool_data(name, brief, questions, model)
     model, pool_report = fit_pool(model, pool_cases)
     report += "\n" + pool_report
-    path = path_for("answer", embedder.model_id)
+    path = path_for("answer", embedder.model_id, precision(embedder.backend))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(model.to_dict(), indent=1) + "\n", encoding="utf-8")
     print(report)

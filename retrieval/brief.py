@@ -19,7 +19,7 @@ from retrieval.backend import check_corpus, open_corpus
 from retrieval.catalog import RemoveReport, Restored, Shown
 from retrieval.corpus import LiveCorpus
 from retrieval.dates import DateMention, period_label
-from retrieval.embeddings import Embedder, load_embedder
+from retrieval.embeddings import Embedder, load_embedder, precision
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
 from retrieval.index import metadata_gaps
@@ -208,8 +208,8 @@ class Brief:
             _ = self.embedder
 
     def model(self, reader: LiveCorpus) -> AnswerModel | None:
-        """The fitted answer model for the index's embedding model (or the one given, when fitting)."""
-        return self.answer_model or answer_model(reader.model_id)
+        """The fitted answer model for the index's embedding model and precision (or the one given, when fitting)."""
+        return self.answer_model or answer_model(reader.model_id, precision(self.embedder.backend))
 
     def ask(
         self,

@@ -113,6 +113,8 @@ PROMO = re.compile(
     re.I,
 )
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Every promo has one of these words: searched for first, the costly PROMO runs on few lines.
+PROMO_WORD = re.compile(r"sign|subscrib", re.I)
 NOTICE = re.compile(
     r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies|click\s+here|read\s+more)\b",
     re.I,
@@ -135,7 +137,8 @@ class Cleaned:
 
 def normalize_line(line: str) -> str:
     """One line with Unicode compatibility forms folded and white space collapsed."""
-    line = unicodedata.normalize("NFKC", line).translate(ZERO_WIDTH)
+    if not line.isascii():  # ASCII is already NFKC and has no zero-width characters
+        line = unicodedata.normalize("NFKC", line).translate(ZERO_WIDTH)
     return " ".join(line.split())
 
 
@@ -184,7 +187,7 @@ def residue_score(sentence: str) -> float:
         return 0.0
     if _is_residue_line(line) or FURNITURE.match(line) or CREDIT.match(line):
         return 1.0
-    if (BYLINE.match(line) and words(line) <= 12) or (CAPTION.search(line) and words(line) <= 60):
+    if (BYLINE.match(line) and words(line) <= 12) or (_caption(line) and words(line) <= 60):
         return 0.9
     if line[0] in "►▶∎■▪□◆♦»|":
         rest = line[1:].strip()
@@ -198,8 +201,10 @@ def residue_score(sentence: str) -> float:
         return 0.8
     if line.count(" | ") >= 2 or (line.endswith(("...", "…")) and words(line) <= 25):
         return 0.6
+    if line.endswith(TERMINAL) or BULLET.match(line) or YEAR.search(line):
+        return 0.0
     tokens = re.findall(r"[A-Za-z][\w'’-]*", line)
-    if len(tokens) >= 5 and not line.endswith(TERMINAL) and not BULLET.match(line) and not YEAR.search(line):
+    if len(tokens) >= 5:
         capitalised = sum(w[0].isupper() for w in tokens if len(w) > 3) / max(1, sum(len(w) > 3 for w in tokens))
         if capitalised >= 0.8:
             return 0.6  # Title Case Without A Full Stop: a headline, not a sentence
@@ -282,12 +287,17 @@ def _is_navigation(block: list[str], previous: list[str] | None = None) -> bool:
     return bullets < len(block) / 2 and short >= len(block) * 2 / 3
 
 
+def _caption(line: str) -> bool:
+    # Each of CAPTION's forms has a ":", "(" or "|": lines without one are not searched (the search is slow).
+    return (":" in line or "(" in line or "|" in line) and CAPTION.search(line) is not None
+
+
 def _is_residue_line(line: str) -> bool:
     if RESIDUE_LINE.match(line) and words(line) <= 60:
         return True
-    if words(line) <= 8 and EMAIL.search(line):
+    if words(line) <= 8 and "@" in line and EMAIL.search(line):
         return True  # "Jo Writer, jo@example.com": a contact line
-    return words(line) <= 50 and bool(PROMO.search(line))
+    return words(line) <= 50 and PROMO_WORD.search(line) is not None and PROMO.search(line) is not None
 
 
 def _is_furniture(line: str) -> bool:
@@ -299,7 +309,7 @@ def _is_furniture(line: str) -> bool:
     if FURNITURE.match(line):
         # "Related species are found in Asia." is prose; notices and promos are furniture even as sentences.
         return not _is_sentence(line) or bool(NOTICE.search(line))
-    return bool(CAPTION.search(line)) and words(line) <= 60
+    return _caption(line) and words(line) <= 60
 
 
 def _is_formula_piece(line: str) -> bool:
@@ -317,7 +327,7 @@ def _drop_furniture(block: list[str]) -> list[str]:
     for i, line in enumerate(block):
         nxt = block[i + 1] if i + 1 < len(block) else ""
         # Image alt text repeated as the start of the caption line that follows it.
-        if nxt.startswith(line) and len(nxt) > len(line) and CAPTION.search(nxt):
+        if nxt.startswith(line) and len(nxt) > len(line) and _caption(nxt):
             continue
         if _is_furniture(line) and not (len(block) > 1 and _is_formula_piece(line)):
             continue

@@ -79,7 +79,7 @@ class Embedder:
         self,
         model: str,
         offline: bool = True,
-        batch_size: int = 32,
+        batch_size: int = 4,
         threads: int = 0,
         backend: str = "torch",
         cache_dir: Path | None = None,

@@ -19,9 +19,9 @@ FOLDER = Path(__file__).resolve().parent / "fitted"
 log = logging.getLogger(__name__)
 
 
-def path_for(name: str, model_id: str) -> Path:
-    """Where the fitted parameters `name` for an embedding model live."""
-    return FOLDER / f"{name}-{model_id}.json"
+def path_for(name: str, model_id: str, precision: str = "fp32") -> Path:
+    """Where the fitted parameters `name` for an embedding model (and its vectors' precision) live."""
+    return FOLDER / f"{name}-{model_id}{'' if precision == 'fp32' else '-' + precision}.json"
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,17 @@ def background() -> tuple[int, dict[str, int]]:
 
 
 @cache
-def answer_model(model_id: str) -> AnswerModel | None:
-    """The answer model fitted for this embedding model, or None (with a warning) if there is none."""
+def answer_model(model_id: str, precision: str = "fp32") -> AnswerModel | None:
+    """The answer model fitted for this embedding model and precision, or None (with a warning) if there is none.
+
+    int8 vectors' cosines differ from fp32 ones by up to 0.02, so each precision has its own fit;
+    without one, the fp32 fit is used.
+    """
     from retrieval.answer import FEATURES, QUESTION_FEATURES
 
-    path = path_for("answer", model_id)
+    path = path_for("answer", model_id, precision)
+    if not path.is_file():
+        path = path_for("answer", model_id)
     if not path.is_file():
         log.warning("no answer model fitted for %s (%s): answers are ranked by cosine and never withheld; "
                     "fit one with `python bench/train_answer.py`", model_id, path)  # fmt: skip

@@ -145,7 +145,7 @@ def search(
         if passage is None:
             continue
         bag = set(re.findall(r"\w+", passage.text.lower()))
-        if dedupe and any(_jaccard(bag, other) >= DUPLICATE_JACCARD for other in kept_words):
+        if dedupe and _duplicate(bag, kept_words):
             continue
         kept_words.append(bag)
         hits.append(Hit(passage, fused[vid], cosine[vid], dense_rank.get(vid), keyword_rank.get(vid)))
@@ -154,5 +154,15 @@ def search(
     return hits
 
 
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / max(1, len(a | b))
+def _duplicate(bag: set[str], kept: list[set[str]]) -> bool:
+    """True when `bag` overlaps one of `kept` by at least DUPLICATE_JACCARD (word-set Jaccard)."""
+    n = len(bag)
+    for other in kept:
+        m = len(other)
+        # |a & b| / |a | b| <= min/max of the sizes: most pairs are ruled out without a set operation.
+        if min(n, m) / max(n, m, 1) < DUPLICATE_JACCARD:
+            continue
+        common = len(bag & other)
+        if common / max(1, n + m - common) >= DUPLICATE_JACCARD:
+            return True
+    return False

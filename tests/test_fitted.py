@@ -9,7 +9,7 @@ import pytest
 
 from retrieval.answer import FEATURES
 from retrieval.embeddings import Embedder
-from retrieval.fitted import AnswerModel, answer_model
+from retrieval.fitted import AnswerModel, answer_model, path_for
 
 
 def test_the_bundled_model_has_a_fitted_answer_model(embedder: Embedder) -> None:
@@ -48,3 +48,12 @@ def test_an_embedding_model_without_a_fit_is_named_in_the_log(caplog: pytest.Log
     with caplog.at_level(logging.WARNING, logger="retrieval.fitted"):
         assert answer_model("some-other-model") is None
     assert "bench/train_answer.py" in caplog.text
+
+
+def test_int8_vectors_use_their_own_fit_or_else_the_fp32_one(embedder: Embedder) -> None:
+    # No int8 fit ships (one fitted on int8 vectors scored lower on RealTime QA; README, Performance):
+    # int8 vectors, whose cosines are within 0.02 of fp32 ones, are scored by the fp32 fit.
+    assert path_for("answer", embedder.model_id, "int8").name == f"answer-{embedder.model_id}-int8.json"
+    assert not path_for("answer", embedder.model_id, "int8").exists()
+    int8, fp32 = answer_model(embedder.model_id, "int8"), answer_model(embedder.model_id)
+    assert int8 is not None and fp32 is not None and int8.to_dict() == fp32.to_dict()
