@@ -147,6 +147,13 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         exact = VectorIndex.create(dim)
         exact.add(np.arange(1, n + 1, dtype=np.int64), vectors)
         dense, keyword, hybrid, recall, keyword_recall = [], [], [], [], []
+        # Hybrid first, in a pass of its own: after the same question's keyword searches its pages
+        # would be warm (before 2026-12-07 it ran last and read 1M's keyword pages warm).
+        for text, q in zip(questions, queries, strict=True):
+            terms = query_terms(text, STOPWORDS)
+            t = time.perf_counter()
+            search(corpus, terms, q, 10)
+            hybrid.append((time.perf_counter() - t) * 1000)
         for text, q in zip(questions, queries, strict=True):
             t = time.perf_counter()
             found = [v for v, _ in corpus.dense_search(q, 10)]
@@ -161,9 +168,6 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
             corpus.postings_per_stem = cap
             if best:  # by score: the replicated passages tie in tens
                 keyword_recall.append(sum(s >= best[-1][1] - 1e-9 for _, s in capped[:10]) / len(best))
-            t = time.perf_counter()
-            search(corpus, terms, q, 10)
-            hybrid.append((time.perf_counter() - t) * 1000)
         corpus.close()
     finally:
         server.cleanup()
