@@ -195,9 +195,9 @@ def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None,
 def index_dir(name: str, backend: str, tag: str = "") -> Path:
     """Where a dev set's index is kept: one per precision of the vectors (int8 apart from fp32)."""
     from retrieval.embeddings import precision
+    from retrieval.fitted import precision_suffix
 
-    kind = precision(backend)
-    return CACHE / f"{name}{tag}{'' if kind == 'fp32' else '-' + kind}-index"
+    return CACHE / f"{name}{tag}{precision_suffix(precision(backend))}-index"
 
 
 def doc_keys(corpus: Path, records: list[dict[str, Any]]) -> dict[str, set[str]]:

@@ -41,7 +41,7 @@ from devsets import (
 
 from retrieval.answer import FEATURES, POOL_DEPTH, QUESTION_FEATURES, AnswerPick, question_features
 from retrieval.embeddings import precision
-from retrieval.fitted import AnswerModel, Tree, path_for
+from retrieval.fitted import AnswerModel, Tree, path_for, precision_suffix
 from retrieval.question import read_question
 from retrieval.search import Options, Scope
 
@@ -162,8 +162,7 @@ def main() -> None:
         print("skipped: no dev sets in ../shared/eval")
         return
     embedder = load_embedder()
-    kind = precision(embedder.backend)
-    cached = CACHE / f"answer-rows{'' if kind == 'fp32' else '-' + kind}.npz"
+    cached = CACHE / f"answer-rows{precision_suffix(precision(embedder.backend))}.npz"
     if args.reuse and cached.is_file():
         data = np.load(cached, allow_pickle=True)  # our own file, written below
         x, y, qn = data["x"], data["y"], data["q"]

@@ -113,7 +113,8 @@ PROMO = re.compile(
     re.I,
 )
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-# Every promo has one of these words: searched for first, the costly PROMO runs on few lines.
+# Words every PROMO match contains (keep in step with PROMO): searched for first, so the costly
+# PROMO runs on few lines.
 PROMO_WORD = re.compile(r"sign|subscrib", re.I)
 NOTICE = re.compile(
     r"\b(?:copyright|all\s+rights\s+reserved|sign\s+(?:up|in)|log\s*in|subscri\w+|newsletter|cookies|click\s+here|read\s+more)\b",

@@ -19,9 +19,14 @@ FOLDER = Path(__file__).resolve().parent / "fitted"
 log = logging.getLogger(__name__)
 
 
+def precision_suffix(precision: str) -> str:
+    """How files kept per precision of the vectors are told apart: "" for fp32, "-int8" for int8."""
+    return "" if precision == "fp32" else f"-{precision}"
+
+
 def path_for(name: str, model_id: str, precision: str = "fp32") -> Path:
     """Where the fitted parameters `name` for an embedding model (and its vectors' precision) live."""
-    return FOLDER / f"{name}-{model_id}{'' if precision == 'fp32' else '-' + precision}.json"
+    return FOLDER / f"{name}-{model_id}{precision_suffix(precision)}.json"
 
 
 @dataclass(frozen=True)
