@@ -156,6 +156,9 @@ def main() -> None:
                         help="also collect on small topical corpora (a RealTime QA week's nearest articles, one SQuAD "
                              "or TimeQA page): a newsroom folder scores differently from a big archive")
     parser.add_argument("--reuse", action="store_true", help="refit on the candidates collected by the last run")
+    parser.add_argument("--objective", choices=("pointwise", "lambdarank"), default="pointwise",
+                        help="sentence model: sklearn trees classifying each sentence (shipped), or LightGBM LambdaRank "
+                             "trees ranking each question's candidates, Platt-scaled (the `bench` extra; see README)")
     args = parser.parse_args()
     sets = [s for s in args.sets.split(",") if available(s)]
     if not sets:
@@ -181,7 +184,7 @@ def main() -> None:
                 collect_small(name, brief, keys, questions, embedder, rows)
         x, y, qn, meta = np.asarray(rows.x), np.asarray(rows.y), np.asarray(rows.q), rows.meta
         np.savez_compressed(cached, x=x, y=y, q=qn, meta=np.asarray(meta, dtype=object))
-    model, report = fit(x, y, qn, meta, args.precision, embedder.model_id, args.threshold_sets.split(","))
+    model, report = fit(x, y, qn, meta, args.precision, embedder.model_id, args.threshold_sets.split(","), args.objective)
     blend_cases: list = []
     for name in [s for s in sets if s in ("rtqa", "squad")]:
         brief, keys = build(name, embedder)
@@ -206,7 +209,7 @@ def main() -> None:
 
 def fit(
     x: np.ndarray, y: np.ndarray, qn: np.ndarray, meta: list[tuple[str, str, bool, bool]], precision: float,
-    model_id: str, threshold_sets: list[str],
+    model_id: str, threshold_sets: list[str], objective: str = "pointwise",
 ) -> tuple[AnswerModel, str]:  # fmt: skip
     """Fit on the train half, choose the threshold there, measure on the held-out half."""
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -222,19 +225,30 @@ def fit(
     def boosted() -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(max_iter=TREES, learning_rate=0.08, max_leaf_nodes=LEAVES, random_state=0)
 
-    gb = boosted().fit(x[train], y[train], sample_weight=weight[train])
-    trees = tuple(_tree(p[0]) for p in gb._predictors)
-    baseline = float(np.ravel(gb._baseline_prediction)[0])
+    def sentence_model(rows: np.ndarray) -> tuple[tuple[Tree, ...], float, np.ndarray]:
+        """(trees, baseline, split gain per feature) fitted on `rows`."""
+        if objective == "lambdarank":
+            return _ranker(x, y, qn, weight, np.flatnonzero(rows))
+        gb = boosted().fit(x[rows], y[rows], sample_weight=weight[rows])
+        trees = tuple(_tree(p[0]) for p in gb._predictors)
+        fitted = AnswerModel(FEATURES, trees, float(np.ravel(gb._baseline_prediction)[0]), 0.5, model_id)
+        assert np.allclose(fitted.probabilities(x[:2000]), gb.predict_proba(x[:2000])[:, 1], atol=1e-4)
+        gains = np.zeros(len(FEATURES))
+        for p in gb._predictors:
+            nodes = p[0].nodes
+            np.add.at(gains, nodes["feature_idx"][nodes["is_leaf"] == 0], nodes["gain"][nodes["is_leaf"] == 0])
+        return trees, fitted.baseline, gains
+
+    trees, baseline, gains = sentence_model(train)
     model = AnswerModel(FEATURES, trees, baseline, 0.5, model_id)
-    assert np.allclose(model.probabilities(x[:2000]), gb.predict_proba(x[:2000])[:, 1], atol=1e-4)
     prob = model.probabilities(x)
     # The threshold is chosen on out-of-fold probabilities of the train half (3 folds by article or
     # week): probabilities of questions a model was fitted on are overconfident.
     groups = np.asarray([int(hashlib.sha256(_group(m[1]).encode()).hexdigest(), 16) % 3 for m in meta])[qn]
     for fold in range(3):
         fit_rows, out_rows = train & (groups != fold), train & (groups == fold)
-        prob[out_rows] = boosted().fit(x[fit_rows], y[fit_rows], sample_weight=weight[fit_rows]).predict_proba(
-            x[out_rows])[:, 1]  # fmt: skip
+        f_trees, f_baseline, _ = sentence_model(fit_rows)
+        prob[out_rows] = AnswerModel(FEATURES, f_trees, f_baseline, 0.5, model_id).probabilities(x[out_rows])
     # The answerable model: P(the best sentence holds the answer) from the whole candidate list,
     # fitted on the train half's out-of-fold sentence probabilities (what it sees at run time).
     qx, qy = _question_rows(x, prob, y, qn, len(meta))
@@ -280,10 +294,6 @@ def fit(
     model = AnswerModel(FEATURES, trees, baseline, threshold, model_id, info, 0.0, QUESTION_FEATURES, q_trees, q_baseline)
     check = model.answerable(list(qx[0]))
     assert abs(check - qgb.predict_proba(qx[:1])[0, 1]) < 1e-4, check
-    gains = np.zeros(len(FEATURES))
-    for p in gb._predictors:
-        nodes = p[0].nodes
-        np.add.at(gains, nodes["feature_idx"][nodes["is_leaf"] == 0], nodes["gain"][nodes["is_leaf"] == 0])
     lines = [f"threshold {threshold:.3f} (precision ≥ {precision} on the train half)", "split gain share per feature:"]
     lines += [f"  {f:18} {g / gains.sum():.3f}" for f, g in sorted(zip(FEATURES, gains, strict=True), key=lambda t: -t[1])]
     lines.append("trade-off (threshold for a precision target on the train half, out of fold -> held-out figures):")
@@ -383,6 +393,54 @@ def fit_pool(model: AnswerModel, cases: list) -> tuple[AnswerModel, str]:
                "held_out_best_sentence_only": right(1.0, True), "held_out_first_release_rule": right(None, True),
                "questions": len(cases)}  # fmt: skip
     return replace(model, range_share=best, info={**model.info, "range_share": figures}), f"pool: {figures}"
+
+
+def _ranker(x: np.ndarray, y: np.ndarray, qn: np.ndarray, weight: np.ndarray,
+            rows: np.ndarray) -> tuple[tuple[Tree, ...], float, np.ndarray]:  # fmt: skip
+    """LambdaRank trees over `rows` (ranking each question's candidates), their scores mapped to
+    P(holds the answer) by a Platt fit: (trees with the slope folded into their leaves, intercept, split gains)."""
+    import lightgbm
+    from sklearn.linear_model import LogisticRegression
+
+    rows = rows[np.argsort(qn[rows], kind="stable")]
+    sizes = np.unique(qn[rows], return_counts=True)[1]
+    ranker = lightgbm.LGBMRanker(
+        n_estimators=TREES, learning_rate=0.08, num_leaves=LEAVES, min_child_samples=50, lambdarank_truncation_level=10,
+        deterministic=True, force_row_wise=True, random_state=0, verbose=-1,
+    )  # fmt: skip
+    ranker.fit(x[rows], y[rows], group=sizes, sample_weight=weight[rows])
+    score = ranker.predict(x[rows])
+    platt = LogisticRegression(C=1e6).fit(score[:, None], y[rows], sample_weight=weight[rows])
+    slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    trees = tuple(_lgb_tree(t["tree_structure"], slope) for t in ranker.booster_.dump_model()["tree_info"])
+    check = AnswerModel(FEATURES, trees, intercept, 0.5, "").probabilities(x[rows[:2000]])
+    assert np.allclose(check, platt.predict_proba(score[:2000, None])[:, 1], atol=1e-4)
+    return trees, intercept, ranker.booster_.feature_importance("gain")
+
+
+def _lgb_tree(root: dict, scale: float) -> Tree:
+    """A LightGBM tree (its dumped structure) as plain node arrays, parents before children, leaf values times `scale`."""
+    feature: list[int] = []
+    threshold: list[float] = []
+    left: list[int] = []
+    right: list[int] = []
+    value: list[float] = []
+
+    def add(node: dict) -> int:
+        i = len(feature)
+        feature.append(-1), threshold.append(0.0), left.append(0), right.append(0), value.append(0.0)
+        if "leaf_value" in node:
+            value[i] = float(node["leaf_value"]) * scale
+            return i
+        assert node["decision_type"] == "<=" and node["missing_type"] != "NaN", node
+        feature[i], threshold[i] = int(node["split_feature"]), float(node["threshold"])
+        left[i] = add(node["left_child"])
+        right[i] = add(node["right_child"])
+        return i
+
+    add(root)
+    return Tree(*(np.asarray(a, dtype=np.int64 if k in "flr" else np.float64)
+                  for k, a in zip("ftlrv", (feature, threshold, left, right, value), strict=True)))  # fmt: skip
 
 
 def _group(qid: str) -> str:
