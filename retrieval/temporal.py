@@ -15,12 +15,14 @@ WHEN = re.compile(
 FIRST = re.compile(r"\b(?:first|earliest|initial(?:ly)?|began|begin|beginning|start(?:ed)?)\b", re.I)
 _UNITS = r"(?:week|weekend|month|year|night|time|\w+day)"
 LAST = re.compile(r"\b(?:last|latest|most\s+recent|newest)\b(?!\s+" + _UNITS + r"\b)", re.I)
-# Words that place a question near the day it is asked ("recently", "this week", "on Tuesday").
+# Words that place a question near the day it is asked ("recently", "this week", "on Tuesday"), and
+# the plans news reports on that day ("soon", "next month", "later this year", "upcoming").
 RECENT = re.compile(
     r"\b(?:recent(?:ly)?|lately|latest|newest|currently|so\s+far|just|now|today|tonight|yesterday|this\s+past"
-    r"|(?:this|last|past)\s+" + _UNITS + r"|(?:on|last)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
+    r"|soon|upcoming|tomorrow|(?:this|last|past|next)\s+" + _UNITS + r"|later\s+this\s+" + _UNITS
+    + r"|(?:on|last)\s+(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday))\b",
     re.I,
-)
+)  # fmt: skip
 _MONTH = r"(?:(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?\s+)?"
 _WHEN = _MONTH + r"(?P<year>(?:19|20)\d\d)"
 RANGE = re.compile(

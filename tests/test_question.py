@@ -73,6 +73,11 @@ def test_as_of_reads_recent_questions_against_the_day_asked() -> None:
     q = parse_question("Which volcano erupted this week?", date(2023, 3, 16))
     assert q.recent and q.as_of == date(2023, 3, 16) and q.order is None
     assert not parse_question("Which volcano erupted in 1987?", date(2023, 3, 16)).recent
+    # News reports plans on the day it is asked: "soon", "next month", "later this year" are recent too.
+    for planned in ("Which city will soon ban diesel buses?", "What will the museum open next month?",
+                    "Which singer will tour later this year?", "Which upcoming film broke presale records?"):
+        assert parse_question(planned, date(2023, 3, 16)).recent, planned
+    assert not parse_question("Who will host the next World Cup?", date(2023, 3, 16)).recent
     # "last week" asks about a time, it does not ask for the latest event.
     assert parse_question("What did the council vote last week?", date(2023, 5, 8)).order is None
     assert parse_question("When did Monte Alto last erupt?").order == "last"
@@ -136,3 +141,28 @@ def test_hidden_articles_are_left_out_as_if_absent(newsroom: Brief) -> None:
     gold = frozenset({full.passages[0].doc_id})
     hidden = newsroom.ask("How many residents were evacuated when Monte Alto erupted?", hidden=gold)
     assert all(c.doc_id not in gold for c in hidden.passages)
+
+
+def test_a_question_about_plans_cites_the_article_of_the_week_not_an_old_one(
+    settings: Settings, embedder: Embedder, tmp_path: Path
+) -> None:
+    folder = tmp_path / "tech"
+    folder.mkdir()
+    (folder / "2013-08-11-phone.txt").write_text(
+        "Phone maker sets its autumn event\n\n2013-08-11\n\n"
+        "Lumen is widely expected to unveil its next-generation Lumen Phone 5 at an event on Sept. 10, "
+        "people familiar with the plans said.\n",
+        encoding="utf-8",
+    )
+    (folder / "2022-08-20-phone.txt").write_text(
+        "Lumen invites press to September launch\n\n2022-08-20\n\n"
+        "Lumen is expected to unveil the Lumen Phone 14 at an event on Sept. 7, according to invitations "
+        "sent to reporters on Friday.\n",
+        encoding="utf-8",
+    )
+    ingest([folder], settings, embedder=embedder)
+    result = Brief(settings, embedder).ask(
+        "Lumen is expected to unveil which new phone early next month?", as_of=date(2022, 8, 25)
+    )
+    assert result.passages[0].published == "2022-08-20"
+    assert result.answer is not None and "Phone 14" in result.answer.text
