@@ -9,6 +9,8 @@ again with the questions in lower case.
 
 - gold@k: a gold article (RealTime QA), the gold paragraph (SQuAD, TimeQA) among the first k cited passages
 - art@5: a gold article among the first 5 distinct articles cited
+- ans@5: a gold answer string in one of the first 5 cited passages, whatever article it comes from
+  (news repeats itself: another outlet's report of the same event answers as well as the gold one)
 - line: the answer line contains a gold answer (quotes and a leading "the" stripped; no answer = wrong)
 - ms/q: wall time of one whole ask() (the model loaded, one thread)
 - no-floor line: the same with the no-answer threshold off
@@ -57,6 +59,7 @@ class Asked:
     held_out: bool
     gold_rank: int | None  # first cited passage from a gold article (1-based), or None
     art5: bool
+    ans5: bool
     line: bool
     line_no_floor: bool
     dropped: bool  # the drop-gold variant was asked (the question has a gold article)
@@ -65,7 +68,7 @@ class Asked:
     seconds: float
 
 
-HEADER = (f"{'':24} {'n':>4} {'gold@1':>6} {'gold@5':>6} {'gold@10':>7} {'art@5':>6} {'line':>6} {'no-floor':>8} "
+HEADER = (f"{'':24} {'n':>4} {'gold@1':>6} {'gold@5':>6} {'gold@10':>7} {'art@5':>6} {'ans@5':>6} {'line':>6} {'no-floor':>8} "
           f"{'drop':>6} {'prec':>6} {'ms/q':>6}")  # fmt: skip
 
 
@@ -79,7 +82,7 @@ def row(name: str, asked: list[Asked]) -> str:
     return (
         f"{name:24} {len(asked):>4} {sum(r == 1 for r in rank) / n:6.3f} "
         f"{sum(r is not None and r <= 5 for r in rank) / n:6.3f} {sum(r is not None for r in rank) / n:7.3f} "
-        f"{sum(a.art5 for a in asked) / n:6.3f} {sum(a.line for a in asked) / n:6.3f} "
+        f"{sum(a.art5 for a in asked) / n:6.3f} {sum(a.ans5 for a in asked) / n:6.3f} {sum(a.line for a in asked) / n:6.3f} "
         f"{sum(a.line_no_floor for a in asked) / n:8.3f} {sum(a.drop_unanswered for a in drops) / max(1, len(drops)):6.3f} "
         f"{prec} {1000 * sum(a.seconds for a in asked) / n:6.1f}"
     )
@@ -104,7 +107,8 @@ def run(brief: Brief, keys: dict[str, set[str]], questions: list[DevQuestion], o
         free = brief.ask(text, 10, no_floor, as_of) if options.floor and result.answer is None else result
         hidden = brief.ask(text, 10, options, as_of, hidden=gold) if gold else None
         out.append(Asked(
-            held_out(dq.group), rank, bool(gold & set(list(dict.fromkeys(docs))[:5])), line,
+            held_out(dq.group), rank, bool(gold & set(list(dict.fromkeys(docs))[:5])),
+            any(holds(c.text, dq.answers) for c in result.passages[:5]), line,
             free.answer is not None and holds(free.answer.text, dq.answers), hidden is not None,
             hidden is not None and hidden.answer is None,
             hidden is not None and hidden.answer is not None and holds(hidden.answer.text, dq.answers), seconds,
