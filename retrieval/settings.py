@@ -17,7 +17,7 @@ from retrieval.errors import ConfigError
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off"}
 PREFIX = "BRIEF_"
-BACKENDS = ("torch", "onnx", "onnx-int8")  # embedding backends (retrieval/embeddings.py)
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino-bf16")  # embedding backends (retrieval/embeddings.py)
 T = TypeVar("T", int, float, bool, str)
 log = logging.getLogger("brief.settings")
 
@@ -46,7 +46,7 @@ class Settings:
     answer_precision: float = 0.5  # the answer line is shown when the fitted model expects this share right
     embed_batch_size: int = 4  # small batches keep activations in cache: +30 % passages/s over 32 (bench/ingest.py)
     threads: int = 0  # compute threads for ingest (0 = every core); a question always uses one
-    embed_backend: str = "onnx"  # torch, onnx or onnx-int8
+    embed_backend: str = "onnx"  # torch, onnx, onnx-int8 or openvino-bf16
     model_cache: Path | None = None  # where ONNX exports are kept (None: ~/.cache/brief)
     lock_timeout_s: float = 600.0
     exact_limit: int = 50_000

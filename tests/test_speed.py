@@ -54,7 +54,7 @@ def test_threads_and_backend_are_settings_with_clear_errors() -> None:
     assert Settings.from_env(env={}, dotenv_path=None).embed_backend == "onnx"
     with pytest.raises(ConfigError, match=r"BRIEF_THREADS must be a whole number, got \"two\""):
         Settings.from_env(env={"BRIEF_THREADS": "two"}, dotenv_path=None)
-    with pytest.raises(ConfigError, match="BRIEF_EMBED_BACKEND must be one of torch, onnx, onnx-int8"):
+    with pytest.raises(ConfigError, match="BRIEF_EMBED_BACKEND must be one of torch, onnx, onnx-int8, openvino-bf16"):
         Settings.from_env(env={"BRIEF_EMBED_BACKEND": "tensorrt"}, dotenv_path=None)
 
 
@@ -66,9 +66,9 @@ def test_a_question_runs_on_one_thread_and_an_ingest_on_the_configured_ones(sett
     forward = runner.token_embeddings
     calls: list[tuple[str, int]] = []
 
-    def spy(ids: np.ndarray, mask: np.ndarray, threads: int) -> np.ndarray:
+    def spy(ids: np.ndarray, mask: np.ndarray, threads: int, bulk: bool = False) -> np.ndarray:
         """The real forward pass, noting the Python thread and torch's compute threads it ran on."""
-        out = forward(ids, mask, threads)
+        out = forward(ids, mask, threads, bulk)
         calls.append((threading.current_thread().name, torch.get_num_threads()))
         return out
 
@@ -106,6 +106,26 @@ def test_int8_embedder_stays_close_and_is_exported_once(
     exports = sorted(p.name for p in onnx_cache.rglob("*.onnx"))
     assert exports == ["model-int8.onnx", "model.onnx"]
     assert np.isclose(np.linalg.norm(int8.encode_queries(["norm"])[0]), 1.0, atol=1e-5)
+
+
+def test_openvino_bf16_computes_the_fp32_vectors_and_answers_from_an_onnx_corpus(
+    settings: Settings, onnx_embedder: Embedder, onnx_cache: Path
+) -> None:
+    pytest.importorskip("openvino", reason="OpenVINO is the optional `openvino` extra (installed by `make test`)")
+    bf16 = Embedder(settings.embed_model, backend="openvino-bf16", cache_dir=onnx_cache, threads=2)
+    assert {p.name for p in onnx_cache.rglob("*.*") if p.is_file()} <= {"model.onnx", "model-int8.onnx"}  # onnx's export
+    queries = (onnx_embedder.encode_queries(TEXTS) * bf16.encode_queries(TEXTS)).sum(axis=1)
+    assert queries.min() >= 0.999, queries
+    a = onnx_embedder.encode_passages(TEXTS, [spans(t) for t in TEXTS])
+    b = bf16.encode_passages(TEXTS, [spans(t) for t in TEXTS])  # batches on two threads at once
+    assert (a.vectors * b.vectors).sum(axis=1).min() >= 0.999
+    for x, y in zip(a.sentence_vectors, b.sentence_vectors, strict=True):
+        assert x.shape == y.shape and (x * y).sum(axis=1).min() >= 0.999
+    # Vectors of the same kind mix: a corpus built on onnx answers (and takes updates) on openvino-bf16.
+    ingest([SEEDS], settings, embedder=onnx_embedder)
+    result = Brief(settings.with_(embed_backend="openvino-bf16"), bf16).ask("When did Biden first strike Syria?")
+    assert result.answer is not None and result.answer.date_label == "Friday 26 February 2021"
+    ingest([SEEDS], settings.with_(embed_backend="openvino-bf16"), embedder=bf16)
 
 
 def recorded_backend(settings: Settings) -> str:
