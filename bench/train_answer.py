@@ -420,27 +420,24 @@ def _ranker(x: np.ndarray, y: np.ndarray, qn: np.ndarray, weight: np.ndarray,
 
 def _lgb_tree(root: dict, scale: float) -> Tree:
     """A LightGBM tree (its dumped structure) as plain node arrays, parents before children, leaf values times `scale`."""
-    feature: list[int] = []
-    threshold: list[float] = []
-    left: list[int] = []
-    right: list[int] = []
-    value: list[float] = []
+    nodes: list[list[float]] = []  # [feature, threshold, left, right, value], a leaf's feature -1
 
     def add(node: dict) -> int:
-        i = len(feature)
-        feature.append(-1), threshold.append(0.0), left.append(0), right.append(0), value.append(0.0)
+        i = len(nodes)
+        nodes.append([-1, 0.0, 0, 0, 0.0])
         if "leaf_value" in node:
-            value[i] = float(node["leaf_value"]) * scale
+            nodes[i][4] = float(node["leaf_value"]) * scale
             return i
         assert node["decision_type"] == "<=" and node["missing_type"] != "NaN", node
-        feature[i], threshold[i] = int(node["split_feature"]), float(node["threshold"])
-        left[i] = add(node["left_child"])
-        right[i] = add(node["right_child"])
+        nodes[i][:2] = [int(node["split_feature"]), float(node["threshold"])]
+        nodes[i][2] = add(node["left_child"])
+        nodes[i][3] = add(node["right_child"])
         return i
 
     add(root)
-    return Tree(*(np.asarray(a, dtype=np.int64 if k in "flr" else np.float64)
-                  for k, a in zip("ftlrv", (feature, threshold, left, right, value), strict=True)))  # fmt: skip
+    columns = np.asarray(nodes, dtype=np.float64).T
+    return Tree(*(c.astype(np.int64) for c in columns[:1]), columns[1], *(c.astype(np.int64) for c in columns[2:4]),
+                columns[4])  # fmt: skip
 
 
 def _group(qid: str) -> str:

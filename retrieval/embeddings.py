@@ -269,7 +269,8 @@ class _OnnxRunner(_Runner):
         folder = Path(model).expanduser()
         if not (folder / "tokenizer.json").is_file():
             raise ConfigError(
-                f"BRIEF_EMBED_BACKEND=onnx needs a local model folder with a tokenizer.json; {model!r} is not one. "
+                f"BRIEF_EMBED_BACKEND=onnx, onnx-int8 and openvino-bf16 need a local model folder with a tokenizer.json; "
+                f"{model!r} is not one. "
                 "Point BRIEF_EMBED_MODEL at one (empty = the bundled model) or set BRIEF_EMBED_BACKEND=torch"
             )
         import onnxruntime
@@ -321,9 +322,13 @@ class _OnnxRunner(_Runner):
         return ids, mask, spans
 
     def token_embeddings(self, ids: np.ndarray, mask: np.ndarray, threads: int, bulk: bool = False) -> np.ndarray:
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         session = self.session(threads)
-        return session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
+        return session.run(None, self.feeds(ids, mask))[0]
+
+    def feeds(self, ids: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """The export's inputs for a batch (the token types only where the model takes them)."""
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return {k: v for k, v in feeds.items() if k in self._inputs}
 
 
 class _OpenVinoRunner(_OnnxRunner):
@@ -365,9 +370,7 @@ class _OpenVinoRunner(_OnnxRunner):
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = compiled.create_infer_request()
-        names = {name for port in compiled.inputs for name in port.get_names()}
-        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        request.infer({k: v for k, v in feeds.items() if k in names})
+        request.infer(self.feeds(ids, mask))  # the same export as onnxruntime's session: the same inputs
         return np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy: the request reuses its buffer
 
 
