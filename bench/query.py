@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from common import machine, percentile
-from devsets import CACHE, available, rtqa_questions, squad_questions
+from devsets import available, index_dir, rtqa_questions, squad_questions
 
 from retrieval import Brief, Settings
 from retrieval.cleaning import residue_score
 from retrieval.index import DATABASE
 from retrieval.ingest import ingest
-from retrieval.settings import BACKENDS
+from retrieval.settings import BACKENDS, default_backend
 from retrieval.terms import stem
 from retrieval.vectors import EXACT_LIMIT, SegmentedVectors
 
@@ -97,15 +97,20 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--busy", action="store_true", help="also measure with one core kept busy")
     parser.add_argument("--untuned", action="store_true", help="also measure with default (all-core) threads")
-    parser.add_argument("--index", type=Path, default=CACHE / "rtqa-index", help="a built RealTime QA index")
-    parser.add_argument("--backend", choices=BACKENDS, default="onnx", help="BRIEF_EMBED_BACKEND for the questions")
+    parser.add_argument("--index", type=Path, help="a built RealTime QA index (default: the backend's dev index)")
+    parser.add_argument("--backend", choices=BACKENDS, default=default_backend(), help="BRIEF_EMBED_BACKEND")
     parser.add_argument("--stages", action="store_true", help="also print where an idle question's time goes")
+    parser.add_argument(
+        "--after-ingest", action="store_true",
+        help="embed 400 of the index's passages first, as a bot does at start (openvino-bf16 then loads OpenVINO)",
+    )  # fmt: skip
     parser.add_argument(
         "--vectors", choices=("default", "exact"), default="default",
         help="default: the vector index `brief ingest` makes at this size (IVF past BRIEF_EXACT_LIMIT); "
         "exact: the flat index the quality benchmarks build",
     )  # fmt: skip
     args = parser.parse_args()
+    args.index = args.index or index_dir("rtqa", args.backend)
     if not available("rtqa") or not any((args.index / name).is_file() for name in (DATABASE, "CURRENT")):
         print(f"skipped: no RealTime QA index at {args.index} (build it: python bench/devsets.py rtqa)")
         return
@@ -121,11 +126,14 @@ def main() -> None:
         v = reader.vectors
         reader.vectors = SegmentedVectors([(s, i.restructured(EXACT_LIMIT)) for s, i in v.parts], v.gone, v.dim)
     asked = questions(args.questions)
+    if args.after_ingest:
+        texts = [p.text for p in reader.passages(range(400)).values()]
+        brief.embedder.encode_passages(texts, [[(0, len(t))] for t in texts])
     for text, as_of in asked[:5]:
         brief.ask(text, as_of=as_of)  # warm up: model, index, SQLite pages
     print(f"# bench/query.py — {machine()}; load average before: {os.getloadavg()[0]:.2f}")
     print(f"index: {args.index} ({reader.passage_count()} passages, vectors {reader.vectors.structure}); "
-          f"{len(asked)} questions; backend {args.backend}")  # fmt: skip
+          f"{len(asked)} questions; backend {args.backend}{', after an ingest' if args.after_ingest else ''}")  # fmt: skip
     print(f"{'condition':34} {'p50 ms':>7} {'p95 ms':>7} {'mean ms':>8} {'CPU ms/q':>9}")
     runs = [("idle", False)] + ([("one core busy", True)] if args.busy else [])
     for label, busy in runs:

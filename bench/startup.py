@@ -1,6 +1,6 @@
 """Start-up: seconds from process start to the first answer, and for the commands that need no model.
 
-python bench/startup.py [--index bench/results/rtqa-index] [--runs 3] [--backends torch,onnx,onnx-int8]
+python bench/startup.py [--index bench/results/rtqa-index] [--runs 3] [--backends torch,onnx,onnx-int8,openvino-bf16]
 
 Each figure is a fresh Python process, timed from its spawn to its exit (best of --runs):
 - ready: create the Brief, load the model and the index, answer one question (what a bot does
@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=CACHE / "rtqa-index")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--backends", default="torch,onnx,onnx-int8")
+    parser.add_argument("--backends", default="torch,onnx,onnx-int8,openvino-bf16")
     args = parser.parse_args()
     if not any((args.index / name).is_file() for name in ("brief.sqlite", "CURRENT")):
         print(f"skipped: no index at {args.index} (build one: python bench/devsets.py rtqa)")

@@ -16,6 +16,7 @@ from retrieval.backend import open_corpus
 from retrieval.embeddings import Embedder
 from retrieval.errors import ConfigError
 from retrieval.ingest import ingest
+from retrieval.settings import default_backend, native_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -51,7 +52,7 @@ def onnx_embedder(settings_base: Settings, onnx_cache: Path) -> Embedder:
 def test_threads_and_backend_are_settings_with_clear_errors() -> None:
     s = Settings.from_env(env={"BRIEF_THREADS": "3", "BRIEF_EMBED_BACKEND": "ONNX-int8"}, dotenv_path=None)
     assert (s.threads, s.embed_backend) == (3, "onnx-int8")
-    assert Settings.from_env(env={}, dotenv_path=None).embed_backend == "onnx"
+    assert Settings.from_env(env={}, dotenv_path=None).embed_backend == default_backend() == Settings().embed_backend
     with pytest.raises(ConfigError, match=r"BRIEF_THREADS must be a whole number, got \"two\""):
         Settings.from_env(env={"BRIEF_THREADS": "two"}, dotenv_path=None)
     with pytest.raises(ConfigError, match="BRIEF_EMBED_BACKEND must be one of torch, onnx, onnx-int8, openvino-bf16"):
@@ -108,10 +109,29 @@ def test_int8_embedder_stays_close_and_is_exported_once(
     assert np.isclose(np.linalg.norm(int8.encode_queries(["norm"])[0]), 1.0, atol=1e-5)
 
 
+def test_the_default_backend_is_openvino_bf16_only_where_the_cpu_computes_bfloat16() -> None:
+    avx512 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512bw avx512_vnni\n"
+    assert not native_bf16(avx512)  # OpenVINO would emulate bfloat16 there: the default stays onnx
+    assert native_bf16(avx512.replace("avx512_vnni", "avx512_vnni avx512_bf16"))
+    assert native_bf16("flags\t\t: avx2 amx_tile amx_bf16 amx_int8\n")
+    assert not native_bf16("")
+    expected = "openvino-bf16" if native_bf16() else "onnx"  # openvino is a dependency: installed
+    assert default_backend() == expected
+
+
+def test_a_hub_id_runs_on_torch_when_the_default_backend_needs_a_local_folder(caplog: pytest.LogCaptureFixture) -> None:
+    from retrieval.embeddings import load_embedder
+
+    # A hub id cannot be exported: the default backends say so and take torch (offline here: no hub).
+    hub = Settings(embed_model="sentence-transformers/all-MiniLM-L6-v2", embed_backend="openvino-bf16")
+    with caplog.at_level("INFO", logger="retrieval.embeddings"), pytest.raises(OSError, match=r"huggingface\.co"):
+        load_embedder(hub)
+    assert "BRIEF_EMBED_BACKEND=openvino-bf16 needs a local model folder with tokenizer.json" in caplog.text
+
+
 def test_openvino_bf16_computes_the_fp32_vectors_and_answers_from_an_onnx_corpus(
     settings: Settings, onnx_embedder: Embedder, onnx_cache: Path
 ) -> None:
-    pytest.importorskip("openvino", reason="OpenVINO is the optional `openvino` extra (installed by `make test`)")
     bf16 = Embedder(settings.embed_model, backend="openvino-bf16", cache_dir=onnx_cache, threads=2)
     assert {p.name for p in onnx_cache.rglob("*.*") if p.is_file()} <= {"model.onnx", "model-int8.onnx"}  # onnx's export
     queries = (onnx_embedder.encode_queries(TEXTS) * bf16.encode_queries(TEXTS)).sum(axis=1)
