@@ -362,7 +362,14 @@ class _OpenVinoRunner(_OnnxRunner):
                 # AVX-512 CPU, at a cost. Elsewhere f32 (measured here: onnxruntime's speed).
                 config = {"INFERENCE_NUM_THREADS": self._streams, "NUM_STREAMS": self._streams,
                           "INFERENCE_PRECISION_HINT": "bf16" if native_bf16() else "f32"}  # fmt: skip
-                self._bulk = openvino.Core().compile_model(str(self.path), "CPU", config)
+                compiled = openvino.Core().compile_model(str(self.path), "CPU", config)
+                # One inference here, on one thread, before any other thread may run one: OpenVINO's
+                # Python binding sets up its numpy bridge on first use, and two threads doing that at
+                # once deadlock (seen in a fresh clone's `brief ingest`: one holds the GIL and waits
+                # for the set-up, which waits for the GIL). The other threads wait on the lock.
+                ids = np.array([[101, 102]], dtype=np.int64)
+                self._run(compiled.create_infer_request(), ids, np.ones_like(ids))
+                self._bulk = compiled
         return self._bulk
 
     def token_embeddings(self, ids: np.ndarray, mask: np.ndarray, threads: int, bulk: bool = False) -> np.ndarray:
@@ -372,6 +379,9 @@ class _OpenVinoRunner(_OnnxRunner):
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = compiled.create_infer_request()
+        return self._run(request, ids, mask)
+
+    def _run(self, request: Any, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         request.infer(self.feeds(ids, mask))  # the same export as onnxruntime's session: the same inputs
         return np.array(request.get_output_tensor(0).data, dtype=np.float32)  # a copy: the request reuses its buffer
 
