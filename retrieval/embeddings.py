@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,9 @@ from retrieval.errors import ConfigError, IndexMismatchError
 from retrieval.settings import BACKENDS, Settings, native_bf16
 
 log = logging.getLogger(__name__)
+# Passages below which openvino-bf16 runs an ingest on onnxruntime: compiling OpenVINO (0.4-0.6 s)
+# costs what bfloat16 saves on about 260 passages (290 against 186 passages/s, 2026-12-07).
+OPENVINO_MIN_PASSAGES = 256
 
 
 @dataclass(frozen=True)
@@ -158,7 +161,10 @@ class Embedder:
         # shared machine (a thread descheduled) costs more than it brings. The model code releases
         # the GIL, so Python threads are enough.
         workers = min(self.threads, len(batches))
-        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brief-embed") as pool:
+        with (
+            self._runner.passages(len(texts)),
+            ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="brief-embed") as pool,
+        ):
             for chunk in pool.map(encode, batches) if workers > 1 else map(encode, batches):
                 if progress is not None:
                     progress.update(len(chunk))
@@ -193,6 +199,10 @@ class _Runner:
     def token_embeddings(self, ids: np.ndarray, mask: np.ndarray, threads: int, bulk: bool = False) -> np.ndarray:
         """Token embeddings of a padded batch on `threads` compute threads; `bulk` for an ingest's passages."""
         raise NotImplementedError
+
+    def passages(self, count: int) -> contextlib.AbstractContextManager[None]:
+        """Around the encoding of `count` passages (an ingest's): what only passages use is held for that time."""
+        return contextlib.nullcontext()
 
 
 class _TorchRunner(_Runner):
@@ -345,15 +355,38 @@ class _OpenVinoRunner(_OnnxRunner):
             )
         self._streams = threads
         self._bulk: Any = None
+        self._users = 0  # encodings under way that hold the compiled model
         self._lock = threading.Lock()
         self._requests = threading.local()  # an infer request serves one thread at a time
         super().__init__(model, False, cache_dir, threads)
 
+    @contextlib.contextmanager
+    def passages(self, count: int) -> Iterator[None]:
+        """OpenVINO for `count` passages when there are enough to pay for compiling it, released after.
+
+        Compiling takes 0.4-0.6 s and holding the compiled model about 190 MB (measured 2026-12-07);
+        below OPENVINO_MIN_PASSAGES onnxruntime (loaded for questions anyway) is as fast all told, so
+        a bot adding a few articles at a time never loads OpenVINO, and one that re-indexed an archive
+        gives the memory back."""
+        if count < OPENVINO_MIN_PASSAGES:
+            yield
+            return
+        with self._lock:
+            self._users += 1
+        try:
+            self.compiled()
+            yield
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._users == 0:
+                    self._bulk, self._requests = None, threading.local()
+
     def compiled(self) -> Any:
-        """The model compiled once for passages: one stream of one thread per ingest thread, so that
-        an ingest's parallel batches each run on a thread of their own (requests on one stream wait
-        for each other). OpenVINO is imported here, at the first passage: a bot that only answers
-        questions starts without it (0.3-0.5 s)."""
+        """The model compiled for passages: one stream of one thread per ingest thread, so that an
+        ingest's parallel batches each run on a thread of their own (requests on one stream wait
+        for each other). OpenVINO is imported here, at the first large ingest: a bot that only
+        answers questions starts without it (0.3-0.5 s)."""
         with self._lock:
             if self._bulk is None:
                 import openvino
@@ -373,9 +406,9 @@ class _OpenVinoRunner(_OnnxRunner):
         return self._bulk
 
     def token_embeddings(self, ids: np.ndarray, mask: np.ndarray, threads: int, bulk: bool = False) -> np.ndarray:
-        if not bulk:
+        compiled = self._bulk
+        if not bulk or compiled is None:  # a question, or a small ingest: onnxruntime
             return super().token_embeddings(ids, mask, threads)
-        compiled = self.compiled()
         request = getattr(self._requests, "request", None)
         if request is None:
             request = self._requests.request = compiled.create_infer_request()

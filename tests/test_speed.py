@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval import Brief, IndexMismatchError, Settings
+from retrieval import Brief, IndexMismatchError, Settings, embeddings
 from retrieval.backend import open_corpus
 from retrieval.embeddings import Embedder
 from retrieval.errors import ConfigError
@@ -130,8 +130,9 @@ def test_a_hub_id_runs_on_torch_when_the_default_backend_needs_a_local_folder(ca
 
 
 def test_openvino_bf16_computes_the_fp32_vectors_and_answers_from_an_onnx_corpus(
-    settings: Settings, onnx_embedder: Embedder, onnx_cache: Path
+    settings: Settings, onnx_embedder: Embedder, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(embeddings, "OPENVINO_MIN_PASSAGES", 0)  # OpenVINO for every ingest, however small
     bf16 = Embedder(settings.embed_model, backend="openvino-bf16", cache_dir=onnx_cache, threads=2)
     assert {p.name for p in onnx_cache.rglob("*.*") if p.is_file()} <= {"model.onnx", "model-int8.onnx"}  # onnx's export
     queries = (onnx_embedder.encode_queries(TEXTS) * bf16.encode_queries(TEXTS)).sum(axis=1)
@@ -146,6 +147,24 @@ def test_openvino_bf16_computes_the_fp32_vectors_and_answers_from_an_onnx_corpus
     result = Brief(settings.with_(embed_backend="openvino-bf16"), bf16).ask("When did Biden first strike Syria?")
     assert result.answer is not None and result.answer.date_label == "Friday 26 February 2021"
     ingest([SEEDS], settings.with_(embed_backend="openvino-bf16"), embedder=bf16)
+
+
+def test_openvino_is_compiled_for_a_large_ingest_only_and_released_after_it(
+    settings: Settings, onnx_embedder: Embedder, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bf16 = Embedder(settings.embed_model, backend="openvino-bf16", cache_dir=onnx_cache, threads=2)
+    runner = bf16._runner  # what it holds is the point here: nothing outside shows it but memory
+    compiled: list[bool] = []
+    original = runner.compiled  # type: ignore[attr-defined]
+    monkeypatch.setattr(runner, "compiled", lambda: compiled.append(True) or original())
+    small = TEXTS[:2]  # a bot adding an article or two: onnxruntime, which is loaded for questions anyway
+    a = bf16.encode_passages(small, [spans(t) for t in small])
+    assert compiled == [] and runner._bulk is None  # type: ignore[attr-defined]
+    assert np.allclose(a.vectors, onnx_embedder.encode_passages(small, [spans(t) for t in small]).vectors, atol=1e-6)
+    monkeypatch.setattr(embeddings, "OPENVINO_MIN_PASSAGES", len(TEXTS))  # "large" here
+    b = bf16.encode_passages(TEXTS, [spans(t) for t in TEXTS])
+    assert compiled == [True] and runner._bulk is None  # type: ignore[attr-defined]  # given back after
+    assert (b.vectors[:2] * a.vectors).sum(axis=1).min() >= 0.999
 
 
 def recorded_backend(settings: Settings) -> str:
