@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -49,6 +50,7 @@ from retrieval.store import (
 
 LOCK_KEY = 0x42726965  # "Brie": the advisory lock every Brief writer of a database takes
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
+READERS = 4  # connections a PostgresCorpus opens at most for queries (the keyword search's thread pool has 4 workers)
 EF_SEARCH_MIN = 100  # HNSW candidates per search where none was tuned (raised to k when k is larger)
 EF_SEARCH_TRIES = (40, 80, 160, 320, 640, 1000)  # tuned: the first reaching the recall target (1000: pgvector's cap)
 TABLES = """
@@ -288,7 +290,12 @@ class PostgresCorpus:
         self._avgdl = int(meta.get("tokens", 0)) / max(1, self._passages)
         self._vocabulary: dict[str, int] | None = None
         self._stemmer = Store(":memory:")  # the embedded index's tokenizer, for query words
-        self.lock = threading.Lock()  # one connection shared by the bot's threads
+        self.lock = threading.Lock()  # the stemmer and `conn` (version checks), shared by the bot's threads
+        # Queries take a connection of their own, so that a question's keyword search (started
+        # while the question is encoded) and its vector search run at the same time, as they do on
+        # the embedded index, and so do two users' questions. Opened as needed, at most READERS.
+        self._idle: queue.LifoQueue[psycopg.Connection] = queue.LifoQueue()
+        self._opened = 0
 
     def expect(self, model_id: str | None, dim: int | None = None, backend: str | None = None) -> None:
         """IndexMismatchError unless the corpus was built with this model (and dimension, and kind of vectors)."""
@@ -326,19 +333,51 @@ class PostgresCorpus:
         return row is not None and int(row[0]) != int(self.meta.get("version", 0))
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         self.conn.close()
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
         self._stemmer.close()
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """An idle reader connection (a new one while fewer than READERS are open), given back after."""
+        while True:
+            with contextlib.suppress(queue.Empty):
+                conn = self._idle.get_nowait()
+                break
+            with self.lock:
+                opening = self._opened < READERS
+                self._opened += opening
+            if opening:
+                try:
+                    conn = connect(self.url)
+                except BaseException:
+                    with self.lock:
+                        self._opened -= 1
+                    raise
+                break
+            with contextlib.suppress(queue.Empty):  # READERS busy: wait for one (re-checking, in case one broke)
+                conn = self._idle.get(timeout=1.0)
+                break
+        try:
+            yield conn
+        finally:
+            if conn.closed or conn.broken:
+                with self.lock:
+                    self._opened -= 1
+            else:
+                self._idle.put(conn)
 
     def _rows(self, sql: str, args: Sequence[Any] = (), settings: Mapping[str, str] | None = None) -> list[tuple]:
         try:
-            with self.lock:
+            with self._connection() as conn:
                 if not settings:
-                    return self.conn.execute(sql, args).fetchall()
-                with self.conn.transaction():
+                    return conn.execute(sql, args).fetchall()
+                with conn.transaction():
                     for name, value in settings.items():
-                        self.conn.execute(f"SET LOCAL {name} = {value}")
-                    return self.conn.execute(sql, args).fetchall()
+                        conn.execute(f"SET LOCAL {name} = {value}")
+                    return conn.execute(sql, args).fetchall()
         except psycopg.OperationalError as exc:
             raise DatabaseError(
                 f"lost the database {redact(self.url)} ({' '.join(str(exc).split())[:200]}); check that it is running"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -331,3 +332,33 @@ def test_corpus_in_view_commands_match_the_embedded_index(
     for target in (settings, pg):
         assert ingest([folder], target, embedder=embedder).articles_total == 5
     assert both("export")[1].count("\n") == 5 and both("rm", "--restore")[1] == ""
+
+
+def test_a_stalled_postgres_query_does_not_hold_up_the_next_question(
+    database_url: str, settings: Settings, embedder: Embedder, seeds_copy: Path
+) -> None:
+    import psycopg
+
+    from retrieval.search import keywords_ahead, search
+
+    pg = settings.with_(database_url=database_url)
+    ingest([seeds_copy], pg, embedder=embedder)
+    corpus = open_corpus(pg)
+    blocker = psycopg.connect(database_url, autocommit=True)
+    try:
+        blocker.execute("SELECT pg_advisory_lock(4242)")
+        # One of the corpus's queries waits on the lock (a slow query, another user's question) ...
+        stalled = ThreadPoolExecutor(1).submit(corpus._rows, "SELECT pg_advisory_lock(4242)")  # type: ignore[attr-defined]
+        while not blocker.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone()[0]:
+            pass  # until Postgres shows it waiting
+        # ... and a question's keyword search (on its own thread) and vector search still run, side by side.
+        terms = ["Biden", "strike", "Syria"]
+        vector = embedder.encode_queries(["When did Biden first strike Syria?"])[0]
+        answered = ThreadPoolExecutor(1).submit(lambda: search(corpus, terms, vector, 5, keywords=keywords_ahead(corpus, terms)))
+        hits = answered.result(timeout=120)  # a generous bound, for the failure only: one shared connection waited forever
+        assert any("Syria" in h.passage.text for h in hits) and not stalled.done()
+        blocker.execute("SELECT pg_advisory_unlock(4242)")
+        stalled.result(timeout=120)
+    finally:
+        blocker.close()
+        corpus.close()
