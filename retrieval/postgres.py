@@ -35,6 +35,7 @@ from retrieval.articles import Article
 from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, Removal, assemble
 from retrieval.embeddings import check_backend
 from retrieval.errors import BriefError, IndexMismatchError, LockTimeoutError, NoIndexError
+from retrieval.fitted import probe_cosine
 from retrieval.store import (
     CONTEXT_WEIGHT,
     TYPO_MIN_DF,
@@ -190,9 +191,12 @@ def tsvector(text_terms: Sequence[str], context_terms: Sequence[str]) -> str:
     return " ".join("'" + t.replace("'", "''") + "':" + ",".join(p) for t, p in positions.items())
 
 
-def tune_ef_search(conn: psycopg.Connection, sample: int | None = None, seed: int = 7) -> tuple[int, float]:
+def tune_ef_search(
+    conn: psycopg.Connection, sample: int | None = None, seed: int = 7, cosine: float | None = None
+) -> tuple[int, float]:
     """The smallest HNSW `ef_search` whose recall@10 against exact search reaches the embedded
-    index's target (TARGET_RECALL), on probe queries made from a sample of the stored vectors.
+    index's target (TARGET_RECALL), on probe queries made from a sample of the stored vectors,
+    `cosine` from them (fitted for the model: `bench/fit_search.py`; else the IVF tuning's).
 
     Runs in a transaction of its own or the caller's (the setting is local to it); returns
     (ef_search, recall@10 there).
@@ -204,7 +208,8 @@ def tune_ef_search(conn: psycopg.Connection, sample: int | None = None, seed: in
     ).fetchall()
     if not rows:
         return EF_SEARCH_MIN, 1.0
-    queries = probe_queries(np.vstack([r[0].to_numpy() for r in rows]).astype(np.float32), np.random.default_rng(seed))
+    stored = np.vstack([r[0].to_numpy() for r in rows]).astype(np.float32)
+    queries = probe_queries(stored, np.random.default_rng(seed), *([cosine] if cosine else []))
 
     def top10(q: np.ndarray, exact: bool) -> set[int]:
         order = "(embedding <#> %s) + 0, vid" if exact else "embedding <#> %s"  # "+ 0": no index, exact
@@ -699,7 +704,7 @@ class PostgresWriter:
         passages = int(self._get("passages", "0"))
         if passages <= self.exact_limit or passages < 2 * int(self._get("ef_tuned_on", "0")):
             return
-        ef, recall = tune_ef_search(self._conn())
+        ef, recall = tune_ef_search(self._conn(), cosine=probe_cosine(self.model_id))
         self._set(ef_search=str(ef), ef_tuned_on=str(passages), ef_recall=str(recall))
 
     def _conn(self) -> psycopg.Connection:

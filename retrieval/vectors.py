@@ -150,13 +150,13 @@ def build_ivf(ids: np.ndarray, vectors: np.ndarray, target_recall: float = TARGE
     return VectorIndex(ivf, Structure("ivf", nlist, nprobe, n, round(recall, 4)))
 
 
-def probe_queries(stored: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def probe_queries(stored: np.ndarray, rng: np.random.Generator, cosine: float = QUERY_COSINE) -> np.ndarray:
     """Queries for tuning an approximate search: stored vectors moved to a cosine of about
-    QUERY_COSINE from where they were, then normalised.
+    `cosine` from where they were, then normalised.
 
     Questions sit between passages: near-copies of stored vectors would make a tiny search look enough.
     """
-    sigma = math.sqrt((1 / QUERY_COSINE**2 - 1) / stored.shape[1])
+    sigma = math.sqrt((1 / cosine**2 - 1) / stored.shape[1])
     queries = stored + rng.normal(0, sigma, size=stored.shape).astype(np.float32)
     return queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
