@@ -3,8 +3,9 @@
 torch, sentence-transformers, onnxruntime and openvino live here only. The backends compute the same
 model: "torch" (sentence-transformers), "onnx" (onnxruntime over an export of the same weights, made
 once into a cache folder), fp32 or dynamically quantised to int8 ("onnx-int8"), and "openvino-bf16"
-(OpenVINO over the same export, in bfloat16 on CPUs that compute it natively; the default on those). All tokenise with the
-model's own tokenizer and mean-pool in numpy, so the pooling is one piece of code.
+(OpenVINO over the same export, in bfloat16 on CPUs that compute it natively; the default on
+those). All tokenise with the model's own tokenizer and mean-pool in numpy, so the pooling is one
+piece of code.
 """
 
 from __future__ import annotations
