@@ -143,7 +143,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         conn.execute(PASSAGES.format(dim=dim).replace(
             "CREATE INDEX IF NOT EXISTS passages_embedding ON passages USING hnsw(embedding vector_ip_ops);", ""))
         conn = connect(url)  # with the vector type registered
-        shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]
+        buffers = conn.execute("SHOW shared_buffers").fetchone()[0]  # what the server runs with
         stemmer = Store(":memory:")
         t = time.perf_counter()
         conn.execute("INSERT INTO articles(doc_id, path, text, added_at) VALUES ('bench', 'bench', '', '')")
@@ -224,7 +224,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     mb = 1024 * 1024
     per_million = 1_000_000 / n
     return (
-        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} | shared_buffers {shared_buffers}"
+        f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} | shared_buffers {buffers}"
         f" | ef_search {ef} tuned in {tuning:.1f} s "
         f"(probe recall@10 {tuned_recall:.3f}, probes at cosine {probe_cosine(model) or 0.3}) | {percentile(dense, 50):7.2f} "
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"

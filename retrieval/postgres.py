@@ -201,7 +201,7 @@ def tune_ef_search(
     Runs in a transaction of its own or the caller's (the setting is local to it); returns
     (ef_search, recall@10 there).
     """
-    from retrieval.vectors import RECALL_SAMPLE, TARGET_RECALL, probe_queries  # faiss: only when tuning
+    from retrieval.vectors import QUERY_COSINE, RECALL_SAMPLE, TARGET_RECALL, probe_queries  # faiss: only when tuning
 
     rows = conn.execute(
         "SELECT embedding FROM passages ORDER BY md5(vid::text) LIMIT %s", (sample or RECALL_SAMPLE,)
@@ -209,7 +209,7 @@ def tune_ef_search(
     if not rows:
         return EF_SEARCH_MIN, 1.0
     stored = np.vstack([r[0].to_numpy() for r in rows]).astype(np.float32)
-    queries = probe_queries(stored, np.random.default_rng(seed), *([cosine] if cosine else []))
+    queries = probe_queries(stored, np.random.default_rng(seed), cosine or QUERY_COSINE)
 
     def top10(q: np.ndarray, exact: bool) -> set[int]:
         order = "(embedding <#> %s) + 0, vid" if exact else "embedding <#> %s"  # "+ 0": no index, exact
