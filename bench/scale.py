@@ -202,8 +202,9 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
 
         # Hybrid first, in passes of their own: after the same question's keyword searches its pages
         # would be warm. Cold: half the questions on a server that has answered none (only the load
-        # and the index build went through its buffers). Steady: the other half after the warm-up
-        # questions (other SQuAD questions), as on a server that has been answering for a while.
+        # and the index build went through its buffers). Steady: the other half after the cold half
+        # and the warm-up questions (other SQuAD questions), as on a server that has been answering
+        # for a while: only what these questions share with earlier ones is warm.
         half = len(questions) // 2
         cold = hybrid(questions[:half], queries[:half])
         hybrid(warm_questions, warm_queries)
@@ -246,7 +247,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
         f"{percentile(keyword, 95):.1f} ms (top 10 as every posting gives: {np.mean(keyword_recall):.3f}; "
         f"{POSTINGS_PER_STEM} postings per stem) | hybrid p50/p95 cold {percentile(cold, 50):.1f}/{percentile(cold, 95):.1f} ms,"
-        f" after {len(warm_questions)} other questions {percentile(steady, 50):.1f}/{percentile(steady, 95):.1f} ms"
+        f" after {half + len(warm_questions)} other questions {percentile(steady, 50):.1f}/{percentile(steady, 95):.1f} ms"
         f" | disk {sizes['db'] / mb:.0f} MB (HNSW {sizes['hnsw'] / mb:.0f}, GIN {sizes['gin'] / mb:.0f}, postings {sizes['postings'] / mb:.0f}); "
         f"per million passages {sizes['db'] * per_million / mb / 1024:.1f} GiB, HNSW {sizes['hnsw'] * per_million / mb / 1024:.2f} GiB"
         f" | real questions' recall@10 by ef_search: {'; '.join(by_ef)}"
