@@ -32,18 +32,20 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from retrieval import Brief, BriefError, Result, Settings, feedback_report, followup
-from retrieval import blocks as kit
+from retrieval import Brief, BriefError, Result, Settings
+from retrieval.answer import followup
 from retrieval.brief import Stats, warm_up
-from retrieval.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
-from retrieval.channels import defaults as channel_defaults
-from retrieval.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
-from retrieval.picture import draw_timeline
+from retrieval.index.store import ArticleFilter
 from retrieval.render import render_text
-from retrieval.store import ArticleFilter
+from retrieval.slack import blocks as kit
+from retrieval.slack import feedback_report
+from retrieval.slack.channels import CONFIG_HELP, ChannelSettings, ChannelStore, parse_change
+from retrieval.slack.channels import defaults as channel_defaults
+from retrieval.slack.feedback import KEEP_ANSWERS_DAYS, VERDICTS, FeedbackStore, new_answer_id
+from retrieval.slack.picture import draw_timeline
+from retrieval.sources.updates import Update, Updater
+from retrieval.sources.watch import interrupt_on_sigterm
 from retrieval.timeline import Timeline, build_timeline, render_timeline
-from retrieval.updates import Update, Updater
-from retrieval.watch import interrupt_on_sigterm
 
 log = logging.getLogger("brief.bot")
 PROMPT = "brief> "

@@ -21,7 +21,7 @@ from devsets import CACHE, rtqa_questions
 
 from retrieval import Settings
 from retrieval.embeddings import BACKENDS, load_embedder
-from retrieval.index import DATABASE, live_version
+from retrieval.index.folder import DATABASE, live_version
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from collections import Counter
 from devsets import available, squad_articles, timeqa_articles
 
 from retrieval.fitted import FOLDER
-from retrieval.terms import query_terms
+from retrieval.read.terms import query_terms
 
 MIN_PASSAGES = 3  # words rarer than this are left out (they count as unseen: rare)
 

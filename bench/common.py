@@ -76,7 +76,7 @@ def squad_brief(settings: object, embedder: object) -> tuple[object, object, flo
     import time
 
     from retrieval import Brief, IndexMismatchError
-    from retrieval.ingest import ingest
+    from retrieval.index.ingest import ingest
 
     corpus = write_corpus(squad_paragraphs(), CACHE / "squad-articles")
     settings = settings.with_(index_dir=CACHE / "squad-index")  # type: ignore[attr-defined]

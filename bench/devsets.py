@@ -171,7 +171,7 @@ def build(name: str, embedder: Any, records: list[dict[str, Any]] | None = None,
           rebuild: bool = False) -> tuple[Any, dict[str, set[str]]]:  # fmt: skip
     """A Brief over a dev corpus, and Brief's article id -> dev doc keys; `rebuild` after a cleaning change."""
     from retrieval import Brief, IndexMismatchError, Settings
-    from retrieval.ingest import ingest
+    from retrieval.index.ingest import ingest
 
     records = records if records is not None else {"rtqa": rtqa_articles, "squad": squad_articles,
                                                    "timeqa": timeqa_articles}[name]()  # fmt: skip
@@ -202,8 +202,8 @@ def index_dir(name: str, backend: str, tag: str = "") -> Path:
 
 def doc_keys(corpus: Path, records: list[dict[str, Any]]) -> dict[str, set[str]]:
     """Brief's article id -> the dev set's keys of the records with that text (duplicates share one id)."""
-    from retrieval.articles import build_article
-    from retrieval.documents import SkipFile, read_file
+    from retrieval.read.articles import build_article
+    from retrieval.read.documents import SkipFile, read_file
 
     keys: dict[str, set[str]] = {}
     for doc in read_file(corpus, 10**10).documents:

@@ -3,7 +3,7 @@
     python bench/fit_search.py
 
 Past BRIEF_EXACT_LIMIT the Postgres writer picks HNSW's `ef_search` on probe queries: stored
-vectors moved to a cosine c from where they were (retrieval/vectors.py, probe_queries). The
+vectors moved to a cosine c from where they were (retrieval/index/vectors.py, probe_queries). The
 lower c, the farther a probe from every passage and the larger the search it needs. HNSW's
 recall on a query follows how close its nearest passage is (bench/scale.py --base news prints
 real questions' recall by ef_search), so c is fitted to real questions: the 10th percentile of

@@ -30,7 +30,7 @@ from devsets import available, rtqa_articles
 
 from retrieval import Settings
 from retrieval.embeddings import load_embedder
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
 
 # Stage -> functions (file suffix, function name) whose cumulative time it is; "other" is the rest.
 STAGES: dict[str, list[tuple[str, str]]] = {

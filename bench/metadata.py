@@ -33,9 +33,9 @@ EVAL = ROOT.parent / "shared" / "eval"
 RTQA = EVAL / "realtimeqa_dev" / "corpus.jsonl.gz"
 TIMEQA = EVAL / "timeqa_dev"
 
-from retrieval.articles import Article, build_article  # noqa: E402
-from retrieval.cleaning import normalize_line  # noqa: E402
-from retrieval.documents import SkipFile, read_file  # noqa: E402
+from retrieval.read.articles import Article, build_article  # noqa: E402
+from retrieval.read.cleaning import normalize_line  # noqa: E402
+from retrieval.read.documents import SkipFile, read_file  # noqa: E402
 
 Record = dict[str, Any]
 # A layout turns (article, its number, a seeded random source) into (file name, file text).

@@ -41,7 +41,7 @@ from train_answer import held_out, holds
 
 from retrieval import Brief, Mode, Options, Settings
 from retrieval.evaluation import evaluate, load_qa
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
 
 ABLATIONS = {
     "hybrid": Options(),

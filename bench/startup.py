@@ -59,7 +59,7 @@ def main() -> None:
         print(f"skipped: no index at {args.index} (build one: python bench/devsets.py rtqa)")
         return
     from retrieval import Settings
-    from retrieval.ingest import ingest
+    from retrieval.index.ingest import ingest
 
     ingest([], Settings.from_env(env={}, dotenv_path=None).with_(index_dir=args.index, show_progress=False))  # converts an older index
     env = {**os.environ, "PYTHONPATH": str(ROOT), "BRIEF_INDEX_DIR": str(args.index), "BRIEF_PROGRESS": "0",

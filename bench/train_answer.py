@@ -10,7 +10,7 @@ week (RealTime QA) with a fixed hash: the model and threshold are fitted on the 
 every figure printed (and stored in the JSON's `info`) comes from the held-out half.
 
 The model is gradient-boosted trees (sklearn, exported as plain node arrays) over
-`retrieval.answer.FEATURES`, each dev set weighted equally; the threshold is the lowest probability at which the answers given on the train half
+`retrieval.answer.pick.FEATURES`, each dev set weighted equally; the threshold is the lowest probability at which the answers given on the train half
 (normal and drop-gold questions together) are right at least `--precision` of the time. Set
 BRIEF_EMBED_MODEL to refit for another embedding model: the file is named after it.
 """
@@ -39,11 +39,11 @@ from devsets import (
     timeqa_questions,
 )
 
-from retrieval.answer import FEATURES, POOL_DEPTH, QUESTION_FEATURES, AnswerPick, question_features
+from retrieval.answer.pick import FEATURES, POOL_DEPTH, QUESTION_FEATURES, AnswerPick, question_features
 from retrieval.embeddings import precision
 from retrieval.fitted import AnswerModel, Tree, path_for, precision_suffix
-from retrieval.question import read_question
-from retrieval.search import Options, Scope
+from retrieval.search.hybrid import Options, Scope
+from retrieval.search.question import read_question
 
 QUOTES = "\"'“”‘’«»"
 TREES, LEAVES = 150, 8  # small enough to ship as JSON, enough to beat a linear model by ~5 points
@@ -374,7 +374,7 @@ def fit_pool(model: AnswerModel, cases: list) -> tuple[AnswerModel, str]:
     weighted equally. First/last questions are reported, not fitted (see answer.about)."""
     from dataclasses import replace
 
-    from retrieval.answer import choose
+    from retrieval.answer.pick import choose
 
     def right(share: float | None, held: bool) -> dict[str, float]:
         by_set: dict[str, list[bool]] = {}

@@ -25,12 +25,12 @@ from pathlib import Path
 
 from common import machine, require_squad, setup, squad_brief
 
-from retrieval.articles import build_article
-from retrieval.backend import index_writer
-from retrieval.corpus import Changes, FileLink, NewArticle
-from retrieval.documents import read_file
-from retrieval.index import Manifest
-from retrieval.ingest import _embed
+from retrieval.index.backend import index_writer
+from retrieval.index.corpus import Changes, FileLink, NewArticle
+from retrieval.index.folder import Manifest
+from retrieval.index.ingest import _embed
+from retrieval.read.articles import build_article
+from retrieval.read.documents import read_file
 
 
 def copies_of(articles: list[NewArticle], n: int) -> list[list[NewArticle]]:

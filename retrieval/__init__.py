@@ -2,8 +2,8 @@
 
 from retrieval.brief import Answer, Brief, Citation, Result, Stats, ask
 from retrieval.errors import BriefError, CorruptIndexError, IndexMismatchError, NoIndexError, UsageError
-from retrieval.ingest import IngestReport
-from retrieval.search import Mode, Options
+from retrieval.index.ingest import IngestReport
+from retrieval.search.hybrid import Mode, Options
 from retrieval.settings import Settings
 
 __all__ = [

@@ -13,21 +13,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from retrieval import catalog
-from retrieval.answer import POOL_DEPTH, AnswerPick, candidates, choose, question_features, rerank
-from retrieval.backend import check_corpus, open_corpus
-from retrieval.catalog import RemoveReport, Restored, Shown
-from retrieval.corpus import LiveCorpus
-from retrieval.dates import DateMention, period_label
+from retrieval.answer.pick import POOL_DEPTH, AnswerPick, candidates, choose, question_features, rerank
 from retrieval.embeddings import Embedder, load_embedder, precision
 from retrieval.errors import BriefError, ConfigError, UsageError
 from retrieval.fitted import AnswerModel, answer_model
-from retrieval.index import metadata_gaps
-from retrieval.ingest import IngestReport, display_path, ingest
-from retrieval.question import Question, read_question
-from retrieval.search import Hit, Mode, Options, Scope, keywords_ahead, search
+from retrieval.index import catalog
+from retrieval.index.backend import check_corpus, open_corpus
+from retrieval.index.catalog import RemoveReport, Restored, Shown
+from retrieval.index.corpus import LiveCorpus
+from retrieval.index.folder import metadata_gaps
+from retrieval.index.ingest import IngestReport, display_path, ingest
+from retrieval.index.store import ArticleFilter, Gap, StoredArticle
+from retrieval.read.dates import DateMention, period_label
+from retrieval.search.hybrid import Hit, Mode, Options, Scope, keywords_ahead, search
+from retrieval.search.question import Question, read_question
 from retrieval.settings import Settings
-from retrieval.store import ArticleFilter, Gap, StoredArticle
 
 TEMPORAL_DEPTH = 40  # passages searched when a question orders events in time or keeps to a period
 
@@ -270,7 +270,7 @@ class Brief:
         """Articles, passages, model, last update and metadata gaps of the live index, read from
         its manifest and database without loading the model."""
         if self.settings.database_url:
-            from retrieval.postgres import summary
+            from retrieval.index.postgres import summary
 
             got = summary(self.settings.database_url)
             return Stats(got.where, got.version, got.articles, got.passages, got.model_id, got.dim, got.updated_at,

@@ -14,21 +14,22 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from retrieval import feedback_report, followup
+from retrieval.answer import followup
 from retrieval.brief import Brief
-from retrieval.catalog import article_dict, where
 from retrieval.errors import BriefError, UsageError
 from retrieval.evaluation import evaluate, load_qa
-from retrieval.feedback import FeedbackStore
-from retrieval.ingest import display_path
-from retrieval.migrate import migrate
+from retrieval.index.catalog import article_dict, where
+from retrieval.index.ingest import display_path
+from retrieval.index.migrate import migrate
+from retrieval.index.store import ArticleFilter
 from retrieval.render import render_text
-from retrieval.search import Mode, Options
+from retrieval.search.hybrid import Mode, Options
 from retrieval.settings import Settings
-from retrieval.store import ArticleFilter
+from retrieval.slack import feedback_report
+from retrieval.slack.feedback import FeedbackStore
+from retrieval.sources.updates import Updater
+from retrieval.sources.watch import interrupt_on_sigterm
 from retrieval.timeline import build_timeline, render_timeline, timeline_dict
-from retrieval.updates import Updater
-from retrieval.watch import interrupt_on_sigterm
 
 SLACK_PORT = 443  # Socket Mode's WebSocket to wss-primary.slack.com
 
@@ -185,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeline = build_timeline(brief, args.topic)
             print(json.dumps(timeline_dict(timeline), ensure_ascii=False) if args.json else render_timeline(timeline))
             if args.png:
-                from retrieval.picture import write_timeline_png  # matplotlib only when a picture is asked for
+                from retrieval.slack.picture import write_timeline_png  # matplotlib only when a picture is asked for
 
                 drawn = write_timeline_png(timeline, args.png)
                 print(f"drew {drawn} event(s) into {args.png}", file=sys.stderr)

@@ -12,9 +12,9 @@ from typing import Any
 from tqdm import tqdm
 
 from retrieval.brief import Brief, Result
-from retrieval.dates import MONTHS, find_date
 from retrieval.errors import UsageError
-from retrieval.search import Options
+from retrieval.read.dates import MONTHS, find_date
+from retrieval.search.hybrid import Options
 
 QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "\u00a0": " "})
 MONTH_YEAR = re.compile(r"\b(" + "|".join(m for m in MONTHS if len(m) > 3) + r")\s+((?:19|20)\d\d)\b", re.I)

@@ -162,7 +162,7 @@ def answer_model(model_id: str, precision: str = "fp32") -> AnswerModel | None:
     int8 vectors' cosines differ from fp32 ones by up to 0.02, so each precision has its own fit;
     without one, the fp32 fit is used.
     """
-    from retrieval.answer import FEATURES, QUESTION_FEATURES
+    from retrieval.answer.pick import FEATURES, QUESTION_FEATURES
 
     path = path_for("answer", model_id, precision)
     if not path.is_file():

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from retrieval.answer import AnswerPick, relevance, salient
+from retrieval.answer.pick import AnswerPick, relevance, salient
 from retrieval.brief import Brief, Citation, citation, clean_question
-from retrieval.dates import period_label
-from retrieval.question import read_question
+from retrieval.read.dates import period_label
+from retrieval.read.terms import stems
 from retrieval.render import source_line
-from retrieval.search import Options, Scope
-from retrieval.terms import stems
+from retrieval.search.hybrid import Options, Scope
+from retrieval.search.question import read_question
 
 DEPTH = 40  # passages searched for events
 MIN_COSINE = 0.40  # carried over from the first release, not yet fitted (see answer.about)

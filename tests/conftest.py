@@ -17,7 +17,7 @@ import pytest
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

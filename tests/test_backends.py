@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from retrieval import Brief, Settings
-from retrieval.backend import open_corpus, open_writer
 from retrieval.brief import Result
 from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.errors import LockTimeoutError
-from retrieval.ingest import ingest
-from retrieval.store import ArticleFilter
+from retrieval.index.backend import open_corpus, open_writer
+from retrieval.index.ingest import ingest
+from retrieval.index.store import ArticleFilter
 from tests.conftest import ingest_killed_at, qa_rows, run_cli
 
 LBC = "000_25e66b6cc12ca714.txt"
@@ -339,7 +339,7 @@ def test_a_stalled_postgres_query_does_not_hold_up_the_next_question(
 ) -> None:
     import psycopg
 
-    from retrieval.search import keywords_ahead, search
+    from retrieval.search.hybrid import keywords_ahead, search
 
     pg = settings.with_(database_url=database_url)
     ingest([seeds_copy], pg, embedder=embedder)

@@ -16,11 +16,11 @@ import pytest
 
 from bot import Listeners, console, create_app, http_server, prepare, question_from_slack
 from retrieval import Brief, Settings
-from retrieval import blocks as kit
 from retrieval.brief import Citation, Result
 from retrieval.embeddings import Embedder
-from retrieval.feedback import FeedbackStore
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
+from retrieval.slack import blocks as kit
+from retrieval.slack.feedback import FeedbackStore
 from tests.slack_fake import BOT_ID, BOT_USER, FakeSlack, SlackSender
 
 SECRET = "test-signing-secret"

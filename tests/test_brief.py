@@ -9,7 +9,7 @@ import pytest
 
 from retrieval import Brief, Mode, Options, Settings, UsageError
 from retrieval.embeddings import Embedder
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
 from tests.conftest import qa_rows
 
 ANSWERABLE = [q for q in qa_rows() if q["answer"] is not None]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.articles import build_article
-from retrieval.cleaning import clean_text, is_residue, residue_score
-from retrieval.documents import SkipFile, read_file
+from retrieval.read.articles import build_article
+from retrieval.read.cleaning import clean_text, is_residue, residue_score
+from retrieval.read.documents import SkipFile, read_file
 
 HELD_OUT = """\
 Skip to main content

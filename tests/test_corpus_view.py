@@ -12,8 +12,8 @@ from retrieval import Brief, Options, Settings
 from retrieval.cli import main
 from retrieval.embeddings import Embedder
 from retrieval.evaluation import EvalReport, evaluate, load_qa
-from retrieval.ingest import ingest
-from retrieval.store import ArticleFilter
+from retrieval.index.ingest import ingest
+from retrieval.index.store import ArticleFilter
 from tests.conftest import run_cli
 
 # What is cited is under test, not the answer line: the fitted answer model stays out.

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from retrieval.dates import resolve
-from retrieval.temporal import parse_question
+from retrieval.read.dates import resolve
+from retrieval.read.temporal import parse_question
 
 D = date.fromisoformat
 CASES = [

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from retrieval import Brief, followup
-from retrieval import blocks as kit
+from retrieval import Brief
+from retrieval.answer import followup
+from retrieval.slack import blocks as kit
 from tests.slack_fake import BOT_USER
 from tests.test_bot import Harness, all_text, mention, start
 
@@ -308,8 +309,8 @@ def test_more_sources_shows_the_next_in_place(slack: Harness) -> None:
 
 def test_channel_defaults_come_from_the_environment() -> None:
     from retrieval import Settings
-    from retrieval.channels import defaults
     from retrieval.errors import ConfigError
+    from retrieval.slack.channels import defaults
 
     s = Settings.from_env(env={"BRIEF_ANSWER_PRIVATELY": "1", "BRIEF_SOURCES_SHOWN": "2"}, dotenv_path=None)
     assert (defaults(s).private, defaults(s).shown, defaults(s).enabled, defaults(s).search) == (True, 2, True, ())
@@ -319,10 +320,10 @@ def test_channel_defaults_come_from_the_environment() -> None:
 
 # --- per-source feedback and the feedback report ------------------------------------------------------
 def test_source_marks_are_stored_and_reported(slack: Harness, seed_brief: Brief, tmp_path, capsys) -> None:
-    from retrieval import feedback_report
     from retrieval.cli import main
     from retrieval.evaluation import evaluate, load_qa
-    from retrieval.feedback import FeedbackStore
+    from retrieval.slack import feedback_report
+    from retrieval.slack.feedback import FeedbackStore
 
     question = "which aircraft hit the weapons stores near Abu Kamal?"
     slack.send.event(mention(f"<@{BOT_USER}> {question}", ts="1800000700.000100", channel="C0DESKD"))
@@ -391,7 +392,7 @@ def test_feedback_cli_without_feedback_says_why(tmp_path, capsys) -> None:
 
 
 def test_feedback_view_notifies_nobody() -> None:
-    from retrieval.feedback_report import FeedbackReport, RatedQuestion, RatedSource
+    from retrieval.slack.feedback_report import FeedbackReport, RatedQuestion, RatedSource
 
     src = RatedSource(1, "<!channel> " + "t" * 500, "<@U0123>", None, "https://x.example/a|<!here>", {"wrong": 1})
     bad = RatedQuestion("<!everyone> " + "q" * 4000, "<@U0123> " + "a" * 4000, "abcdefghijkl", 0, 3, {"wrong": 1},
@@ -418,7 +419,7 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 def test_timeline_png_from_the_cli(seed_brief: Brief, monkeypatch: pytest.MonkeyPatch, tmp_path, capsys) -> None:
     from retrieval import cli
-    from retrieval.picture import draw_timeline
+    from retrieval.slack.picture import draw_timeline
     from retrieval.timeline import build_timeline
 
     monkeypatch.setattr(cli, "Brief", lambda _settings: seed_brief)
@@ -438,7 +439,7 @@ def test_a_picture_draws_article_text_literally_and_refuses_nothing_to_draw(seed
     from dataclasses import replace
 
     from retrieval.errors import UsageError
-    from retrieval.picture import draw_timeline
+    from retrieval.slack.picture import draw_timeline
     from retrieval.timeline import build_timeline
 
     tl = build_timeline(seed_brief, "US strikes in Syria")
@@ -453,7 +454,7 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
     import subprocess
     import sys
 
-    probe = "import sys, bot, retrieval.cli, retrieval.picture; print('matplotlib' in sys.modules)"
+    probe = "import sys, bot, retrieval.cli, retrieval.slack.picture; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.articles import build_article
-from retrieval.documents import SkipFile, discover, load_sidecar, read_file
+from retrieval.read.articles import build_article
+from retrieval.read.documents import SkipFile, discover, load_sidecar, read_file
 
 MB = 1024 * 1024
 BODY = "The harbour authority said on Monday that the new terminal would open in the spring of next year."

@@ -12,9 +12,9 @@ import pytest
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.feeds import USER_AGENT, fetch_feeds
-from retrieval.fetcher import FetchPolicy
-from retrieval.updates import Updater
+from retrieval.sources.feeds import USER_AGENT, fetch_feeds
+from retrieval.sources.fetcher import FetchPolicy
+from retrieval.sources.updates import Updater
 from tests.slack_fake import local_server
 
 PAGE = """<html><head><title>{title}</title><meta property="og:site_name" content="Harbour Times"></head>

@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from retrieval.answer import FEATURES
+from retrieval.answer.pick import FEATURES
 from retrieval.embeddings import Embedder
 from retrieval.fitted import AnswerModel, answer_model, path_for
 
@@ -63,7 +63,7 @@ def test_int8_vectors_use_their_own_fit_or_else_the_fp32_one(embedder: Embedder)
 
 def test_postgres_tunes_on_probes_as_close_as_real_questions(embedder: Embedder) -> None:
     from retrieval.fitted import probe_cosine
-    from retrieval.vectors import QUERY_COSINE, probe_queries
+    from retrieval.index.vectors import QUERY_COSINE, probe_queries
 
     # Fitted on the dev sets: the hardest tenth of real questions sit this close to their nearest
     # passage, far closer than the IVF tuning's probes, which would make HNSW search 2-3x wider.

@@ -23,8 +23,8 @@ import pytest
 import trustme
 
 from retrieval import Settings
-from retrieval.feeds import FetchReport, fetch_feeds
-from retrieval.fetcher import Fetcher, FetchFailed, FetchPolicy, address_refusal
+from retrieval.sources.feeds import FetchReport, fetch_feeds
+from retrieval.sources.fetcher import Fetcher, FetchFailed, FetchPolicy, address_refusal
 from tests.slack_fake import local_server
 from tests.test_feeds import BODY1, BODY2, PAGE
 

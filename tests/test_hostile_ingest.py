@@ -20,17 +20,17 @@ import docx
 import pypdf
 import pytest
 
-import retrieval.index as index_module
-import retrieval.ingest as ingest_module
+import retrieval.index.folder as index_module
+import retrieval.index.ingest as ingest_module
 from retrieval import Brief, Settings
-from retrieval.articles import build_article
-from retrieval.documents import SkipFile, discover, read_file
 from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexWriteError
-from retrieval.index import IndexReader, Manifest, live_version
-from retrieval.ingest import ingest
-from retrieval.store import Store
-from retrieval.updates import Updater
+from retrieval.index.folder import IndexReader, Manifest, live_version
+from retrieval.index.ingest import ingest
+from retrieval.index.store import Store
+from retrieval.read.articles import build_article
+from retrieval.read.documents import SkipFile, discover, read_file
+from retrieval.sources.updates import Updater
 
 MB = 1024 * 1024
 ROOT_USER = os.geteuid() == 0
@@ -372,10 +372,10 @@ def test_disk_full_is_one_line_and_the_live_version_keeps_answering(
     assert after.version == "v000001" and after.to_dict() == before.to_dict()
     # The running bot's watcher logs it on one line and carries on.
     updater = Updater(brief)
-    with caplog.at_level(logging.ERROR, logger="retrieval.watch"):
+    with caplog.at_level(logging.ERROR, logger="retrieval.sources.watch"):
         updater.watcher._pending_since, updater.watcher.clock = 0.0, lambda: 100.0
         assert updater.watcher.step()
-    (record,) = [r for r in caplog.records if r.name == "retrieval.watch"]
+    (record,) = [r for r in caplog.records if r.name == "retrieval.sources.watch"]
     assert record.exc_info is None and "no space left on device" in record.getMessage()
     monkeypatch.undo()
     assert brief.ingest([seeds_copy]).added == 1  # space freed: the next ingest completes

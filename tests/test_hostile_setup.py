@@ -24,8 +24,8 @@ from bot import console, create_app, http_server
 from retrieval import Brief, Settings
 from retrieval.cli import build_parser, main
 from retrieval.errors import ConfigError
-from retrieval.index import SEGMENTS
-from retrieval.watch import FolderWatcher
+from retrieval.index.folder import SEGMENTS
+from retrieval.sources.watch import FolderWatcher
 from tests.conftest import ROOT, SEEDS
 
 MAKE = shutil.which("make")

@@ -24,9 +24,9 @@ import yaml
 
 from bot import RATE_LIMIT_RETRIES, RedactTokens
 from retrieval import Brief, Settings
-from retrieval import blocks as kit
 from retrieval.embeddings import Embedder
-from retrieval.feedback import FeedbackStore
+from retrieval.slack import blocks as kit
+from retrieval.slack.feedback import FeedbackStore
 from tests.slack_fake import BOT_USER, post, sign
 from tests.test_bot import SECRET, Harness, dm, mention, start, start_with_article
 

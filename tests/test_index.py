@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-import retrieval.index as index_module
+import retrieval.index.folder as index_module
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
 from retrieval.errors import CorruptIndexError, IndexMismatchError, IndexWriteError, LockTimeoutError, NoIndexError
-from retrieval.index import IndexReader, IndexWriter, Manifest, live_version
-from retrieval.ingest import ingest
-from retrieval.store import Store
+from retrieval.index.folder import IndexReader, IndexWriter, Manifest, live_version
+from retrieval.index.ingest import ingest
+from retrieval.index.store import Store
 
 ARTICLE = (
     "Engineers in Rotterdam completed the world's largest floating solar farm on Wednesday, "

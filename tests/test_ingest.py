@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-import retrieval.ingest as ingest_module
+import retrieval.index.ingest as ingest_module
 from retrieval import Settings
 from retrieval.embeddings import Embedder
-from retrieval.index import IndexReader
-from retrieval.ingest import ingest
+from retrieval.index.folder import IndexReader
+from retrieval.index.ingest import ingest
 
 LBC = "000_25e66b6cc12ca714.txt"
 

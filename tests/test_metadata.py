@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from retrieval.articles import Article, build_article, date_from_file_name
-from retrieval.dates import find_date, parse_date
-from retrieval.documents import read_file
+from retrieval.read.articles import Article, build_article, date_from_file_name
+from retrieval.read.dates import find_date, parse_date
+from retrieval.read.documents import read_file
 
 MB = 1024 * 1024
 TITLE = "Night trains return to the Alpine route after a decade"

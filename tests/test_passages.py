@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from retrieval.articles import Article, content_id
 from retrieval.embeddings import Embedder
-from retrieval.passages import rough_token_count, split_passages
+from retrieval.read.articles import Article, content_id
+from retrieval.read.passages import rough_token_count, split_passages
 
 
 def article(paragraphs: list[str]) -> Article:

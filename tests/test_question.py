@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from retrieval import Brief, Settings
-from retrieval.dates import primary, resolve
 from retrieval.embeddings import Embedder
-from retrieval.ingest import ingest
-from retrieval.question import read_question
+from retrieval.index.ingest import ingest
+from retrieval.read.dates import primary, resolve
+from retrieval.read.temporal import parse_question
 from retrieval.render import render_text
-from retrieval.temporal import parse_question
+from retrieval.search.question import read_question
 
 NEWSROOM = Path(__file__).resolve().parent / "data" / "newsroom"
 

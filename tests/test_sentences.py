@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from retrieval.sentences import sentence_spans, split_sentences
+from retrieval.read.sentences import sentence_spans, split_sentences
 
 
 def test_abbreviations_initials_and_acronyms_do_not_split() -> None:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from retrieval import Brief, IndexMismatchError, Settings, embeddings
-from retrieval.backend import open_corpus
 from retrieval.embeddings import Embedder
 from retrieval.errors import ConfigError
-from retrieval.ingest import ingest
+from retrieval.index.backend import open_corpus
+from retrieval.index.ingest import ingest
 from retrieval.settings import default_backend, native_bf16
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ import pytest
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.ingest import ingest
+from retrieval.index.ingest import ingest
 from retrieval.render import render_text
 from tests.test_bot import BOT_USER, Harness, mention, start
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from retrieval import Brief
-from retrieval import blocks as kit
+from retrieval.slack import blocks as kit
 from retrieval.timeline import build_timeline, render_timeline
 from tests.test_temporal import docks  # noqa: F401  (fixture)
 

@@ -12,9 +12,9 @@ import pytest
 from bot import announcer, web_client
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.index import IndexReader, Manifest
-from retrieval.ingest import ingest
-from retrieval.updates import Updater
+from retrieval.index.folder import IndexReader, Manifest
+from retrieval.index.ingest import ingest
+from retrieval.sources.updates import Updater
 from tests.conftest import ingest_killed_at
 from tests.slack_fake import FakeSlack
 

@@ -8,9 +8,9 @@ import numpy as np
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.index import Manifest, live_version
-from retrieval.ingest import ingest
-from retrieval.vectors import VectorIndex
+from retrieval.index.folder import Manifest, live_version
+from retrieval.index.ingest import ingest
+from retrieval.index.vectors import VectorIndex
 
 
 def random_unit(n: int, dim: int, seed: int = 3) -> np.ndarray:

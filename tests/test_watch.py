@@ -6,9 +6,9 @@ from pathlib import Path
 
 from retrieval import Brief, Settings
 from retrieval.embeddings import Embedder
-from retrieval.ingest import ingest
-from retrieval.updates import Updater
-from retrieval.watch import FolderWatcher
+from retrieval.index.ingest import ingest
+from retrieval.sources.updates import Updater
+from retrieval.sources.watch import FolderWatcher
 from tests.slack_fake import BOT_USER, wait_until
 from tests.test_bot import mention, start
 

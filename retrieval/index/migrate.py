@@ -7,10 +7,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from retrieval.backend import index_writer, open_writer
-from retrieval.corpus import Changes, CopySource, CorpusWriter
 from retrieval.errors import UsageError
-from retrieval.index import IndexReader
+from retrieval.index.backend import index_writer, open_writer
+from retrieval.index.corpus import Changes, CopySource, CorpusWriter
+from retrieval.index.folder import IndexReader
 from retrieval.settings import Settings
 
 BATCH = 500  # articles per batch read and written
@@ -46,7 +46,7 @@ def migrate(settings: Settings, to_url: str | None, from_url: str | None, say: C
     if to_url:
         source = IndexReader(settings.index_dir)
     else:
-        from retrieval.postgres import PostgresCorpus
+        from retrieval.index.postgres import PostgresCorpus
 
         source = PostgresCorpus(from_url or "")
     model, dim, backend = source.build_info()
@@ -68,6 +68,6 @@ def migrate(settings: Settings, to_url: str | None, from_url: str | None, say: C
 
 
 def _redacted(url: str) -> str:
-    from retrieval.postgres import redact
+    from retrieval.index.postgres import redact
 
     return redact(url)

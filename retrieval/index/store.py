@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.articles import Article
-from retrieval.dates import DateMention, resolve
-from retrieval.passages import Passage
-from retrieval.terms import WORD
+from retrieval.read.articles import Article
+from retrieval.read.dates import DateMention, resolve
+from retrieval.read.passages import Passage
+from retrieval.read.terms import WORD
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(
@@ -135,7 +135,7 @@ class Gap:
 
 class Catalog:
     """The corpus in view (`brief list/show/export/rm`, `stats --missing`): queries in the SQL both
-    SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/postgres.py adapts them).
+    SQLite and Postgres read, over `self.conn` (`?` placeholders; retrieval/index/postgres.py adapts them).
     The engines sort NULLs differently (SQLite first, Postgres last), so every nullable ORDER BY key
     says where its NULLs go (`x IS NOT NULL, x`), and free text sorts byte by byte (COLLATE BINARY,
     Postgres's "C", whatever the database's locale): both backends list alike."""

@@ -14,7 +14,7 @@ from datetime import date
 from functools import lru_cache
 from itertools import pairwise
 
-from retrieval.dates import find_date
+from retrieval.read.dates import find_date
 
 TERMINAL = tuple(".!?:;\"'”’)]…")
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)

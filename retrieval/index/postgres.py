@@ -1,7 +1,7 @@
 """Postgres backend (psycopg and pgvector live here only): one database that several Brief
 processes share, for corpora past one machine or for more than one bot replica.
 
-Tables mirror the embedded index (retrieval/store.py); passages carry their vector (pgvector,
+Tables mirror the embedded index (retrieval/index/store.py); passages carry their vector (pgvector,
 an HNSW index for inner product) and their keyword terms as a tsvector of the embedded index's
 own Porter stems (text positions unweighted, headline-and-month positions weighted A). Keyword
 scores are FTS5's BM25 exactly (k1 1.2, b 0.75, the context column weighted CONTEXT_WEIGHT),
@@ -31,12 +31,11 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
-from retrieval.articles import Article
-from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, Removal, assemble
 from retrieval.embeddings import check_backend
 from retrieval.errors import BriefError, IndexMismatchError, LockTimeoutError, NoIndexError
 from retrieval.fitted import probe_cosine
-from retrieval.store import (
+from retrieval.index.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, Removal, assemble
+from retrieval.index.store import (
     CONTEXT_WEIGHT,
     TYPO_MIN_DF,
     Catalog,
@@ -48,6 +47,7 @@ from retrieval.store import (
     keyword_plan,
     now_iso,
 )
+from retrieval.read.articles import Article
 
 LOCK_KEY = 0x42726965  # "Brie": the advisory lock every Brief writer of a database takes
 K1, B = 1.2, 0.75  # FTS5's BM25 constants
@@ -203,7 +203,12 @@ def tune_ef_search(
     Runs in a transaction of its own or the caller's (the setting is local to it); returns
     (ef_search, recall@10 there).
     """
-    from retrieval.vectors import QUERY_COSINE, RECALL_SAMPLE, TARGET_RECALL, probe_queries  # faiss: only when tuning
+    from retrieval.index.vectors import (  # faiss: only when tuning
+        QUERY_COSINE,
+        RECALL_SAMPLE,
+        TARGET_RECALL,
+        probe_queries,
+    )
 
     rows = conn.execute(
         "SELECT embedding FROM passages ORDER BY md5(vid::text) LIMIT %s", (sample or RECALL_SAMPLE,)
@@ -382,7 +387,7 @@ class PostgresCorpus:
                 f"lost the database {redact(self.url)} ({' '.join(str(exc).split())[:200]}); check that it is running"
             ) from exc
 
-    # --- the Corpus protocol (retrieval/corpus.py) ----------------------------------------------
+    # --- the Corpus protocol (retrieval/index/corpus.py) ----------------------------------------
     def passage_count(self) -> int:
         """Passages in the corpus when this reader was opened."""
         return self._passages
@@ -534,7 +539,7 @@ class PostgresCorpus:
         """The corpus word nearest to an unknown one (a typo), as written in the corpus; None if none is close."""
         return closest_word(word, self._stems, self._common_words, self._text_with)
 
-    # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -----------------------
+    # --- the CopySource protocol (retrieval/index/corpus.py): `brief migrate` -----------------
     def build_info(self) -> tuple[str, int, str]:
         """The model name, the vectors' dimension and the backend that computed them."""
         return self.meta["model"], int(self.meta["dim"]), self.backend
@@ -733,7 +738,7 @@ class PostgresWriter:
             list(values.items()),
         )
 
-    # --- the CorpusWriter protocol (retrieval/corpus.py) ------------------------------------------
+    # --- the CorpusWriter protocol (retrieval/index/corpus.py) ------------------------------------
     def fingerprints(self) -> dict[str, str]:
         """Known file paths with the fingerprint they were ingested at."""
         return dict(self._conn().execute("SELECT path, fingerprint FROM files").fetchall())

@@ -11,8 +11,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from retrieval.corpus import Corpus
-from retrieval.store import StoredPassage
+from retrieval.index.corpus import Corpus
+from retrieval.index.store import StoredPassage
 
 RRF_K = 60  # the constant from Cormack et al. (2009); damps the weight of top ranks
 DEPTH = 50  # candidates taken from each retriever before fusion

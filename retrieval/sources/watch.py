@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from retrieval.documents import SOURCES_FILE, is_article_file, walk
 from retrieval.errors import BriefError
+from retrieval.read.documents import SOURCES_FILE, is_article_file, walk
 
 log = logging.getLogger(__name__)
 Snapshot = dict[str, tuple[int, int]]

@@ -219,7 +219,7 @@ def read_file(path: Path, max_bytes: int, sidecar: dict[str, Any] | None = None)
     fingerprint = hashlib.sha256(raw + json.dumps(meta, sort_keys=True, default=str).encode()).hexdigest()
     suffix = path.suffix.lower()
     if suffix in OFFICE_SUFFIXES:
-        from retrieval import office  # pypdf and python-docx: 0.25 s to import, so only for such files
+        from retrieval.read import office  # pypdf and python-docx: 0.25 s to import, so only for such files
 
         try:
             text = office.pdf_text(raw) if suffix == ".pdf" else office.docx_text(raw)

@@ -20,15 +20,15 @@ from datetime import date
 
 import numpy as np
 
-from retrieval.cleaning import residue_score
-from retrieval.corpus import Corpus
-from retrieval.dates import DateMention, primary
 from retrieval.fitted import AnswerModel
-from retrieval.question import Question
-from retrieval.search import Hit
-from retrieval.sentences import sentence_spans
-from retrieval.temporal import FIRST, LAST, WHEN
-from retrieval.terms import STOPWORDS, WORD, stem, stems, words
+from retrieval.index.corpus import Corpus
+from retrieval.read.cleaning import residue_score
+from retrieval.read.dates import DateMention, primary
+from retrieval.read.sentences import sentence_spans
+from retrieval.read.temporal import FIRST, LAST, WHEN
+from retrieval.read.terms import STOPWORDS, WORD, stem, stems, words
+from retrieval.search.hybrid import Hit
+from retrieval.search.question import Question
 
 POOL_DEPTH = 30  # passages whose sentences compete for the answer line
 HOW_MANY = re.compile(r"\bhow\s+(?:many|much)\b", re.I)

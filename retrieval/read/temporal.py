@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from retrieval.dates import MONTHS, _month
+from retrieval.read.dates import MONTHS, _month
 
 WHEN = re.compile(
     r"^\s*(?:when\b|on\s+what\s+(?:date|day)|what\s+(?:date|day|year|month)\b|in\s+what\s+(?:year|month)|how\s+long\s+ago)",

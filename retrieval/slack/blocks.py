@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 from retrieval.brief import Citation, Result, Stats
-from retrieval.feedback_report import FeedbackReport
-from retrieval.store import StoredArticle
+from retrieval.index.store import StoredArticle
+from retrieval.slack.feedback_report import FeedbackReport
 from retrieval.timeline import Timeline
 
 MAX_BLOCKS = 50
@@ -113,7 +113,7 @@ def reply(
 ) -> dict[str, Any]:
     """`text` and `blocks` for chat.postMessage or a response_url post.
 
-    With `answer_id` (the stored reply's id, see retrieval.feedback) it ends with 👍/👎 buttons, and
+    With `answer_id` (the stored reply's id, see retrieval.slack.feedback) it ends with 👍/👎 buttons, and
     with `share` also a Share button; every button's value is that short id. `read_as` is a
     follow-up's question as it was read against its thread.
     """

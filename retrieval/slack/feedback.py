@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from retrieval.store import now_iso
+from retrieval.index.store import now_iso
 
 FEEDBACK_DB = "feedback.sqlite"
 VERDICTS = ("useful", "wrong", "outdated")  # what a source can be marked

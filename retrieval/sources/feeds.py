@@ -1,7 +1,7 @@
 """Feeds: RSS/Atom entries fetched, their pages' main text saved as article files.
 
 Each new entry's page is downloaded politely (a user agent, conditional requests on the feed)
-and guardedly (`retrieval.fetcher`: http(s) and public addresses only, bounded time and size; the
+and guardedly (`retrieval.sources.fetcher`: http(s) and public addresses only, bounded time and size; the
 feed XML parsed with entity expansion off), its text and metadata extracted (the feed's title, link and date first, the page's
 own metadata where the feed lacks it) and saved under `<articles>/feeds/<site>/` as Markdown
 with front matter, so that a rebuild from the folder replays it. Entries are deduplicated by
@@ -28,8 +28,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import fromstring as safe_xml
 
-from retrieval.fetcher import Fetcher, FetchFailed, FetchPolicy
-from retrieval.webpages import extract_page
+from retrieval.read.webpages import extract_page
+from retrieval.sources.fetcher import Fetcher, FetchFailed, FetchPolicy
 
 log = logging.getLogger(__name__)
 USER_AGENT = "Brief/0.1 (news briefing bot; polite polling)"

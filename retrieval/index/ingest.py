@@ -9,14 +9,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from retrieval.articles import Article, build_article
-from retrieval.backend import open_writer
-from retrieval.corpus import Changes, FileLink, NewArticle
-from retrieval.documents import SOURCES_FILE, SkipFile, discover, load_sidecar, read_file
 from retrieval.embeddings import Embedder, model_id
 from retrieval.embeddings import load_embedder as configured_embedder
-from retrieval.index import checkpoint_hook
-from retrieval.passages import Passage, split_passages
+from retrieval.index.backend import open_writer
+from retrieval.index.corpus import Changes, FileLink, NewArticle
+from retrieval.index.folder import checkpoint_hook
+from retrieval.read.articles import Article, build_article
+from retrieval.read.documents import SOURCES_FILE, SkipFile, discover, load_sidecar, read_file
+from retrieval.read.passages import Passage, split_passages
 from retrieval.settings import Settings
 
 Log = Callable[[str], None]

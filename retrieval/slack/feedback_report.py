@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.feedback import FEEDBACK_DB, VERDICTS, FeedbackStore
+from retrieval.slack.feedback import FEEDBACK_DB, VERDICTS, FeedbackStore
 
 WORST = 10  # questions listed by default
 EXPORT_COLUMNS = ("at", "kind", "mark", "question", "answer_id", "source", "user", "channel", "passages")

@@ -1,5 +1,5 @@
 """The corpus in view: list, show, export and remove indexed articles, without loading the model,
-on the embedded index or on Postgres (the same Catalog queries, retrieval/store.py)."""
+on the embedded index or on Postgres (the same Catalog queries, retrieval/index/store.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from retrieval.backend import open_writer
-from retrieval.corpus import Changes
 from retrieval.errors import BriefError, UsageError
-from retrieval.index import open_store
-from retrieval.ingest import Log, display_path
+from retrieval.index.backend import open_writer
+from retrieval.index.corpus import Changes
+from retrieval.index.folder import open_store
+from retrieval.index.ingest import Log, display_path
+from retrieval.index.store import MIN_ID_PREFIX, ArticleFilter, Catalog, Gap, StoredArticle
 from retrieval.settings import Settings
-from retrieval.store import MIN_ID_PREFIX, ArticleFilter, Catalog, Gap, StoredArticle
 
 EXPORT_KEYS = ("doc_id", "title", "outlet", "published", "url", "author", "path", "record", "text")
 
@@ -80,7 +80,7 @@ def reading(settings: Settings) -> Iterator[tuple[tuple[str, str, int, str], Cat
     """The corpus's build (model, model id, dimension, backend) and its Catalog, read-only: the
     embedded index's database, or Postgres when BRIEF_DATABASE_URL is set."""
     if settings.database_url:
-        from retrieval.postgres import catalog  # psycopg is needed only when Postgres is used
+        from retrieval.index.postgres import catalog  # psycopg is needed only when Postgres is used
 
         with catalog(settings.database_url) as found:
             yield found

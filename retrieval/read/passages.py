@@ -7,9 +7,9 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from retrieval.articles import PARAGRAPH_SEPARATOR, Article
-from retrieval.cleaning import TERMINAL, words
-from retrieval.sentences import sentence_spans
+from retrieval.read.articles import PARAGRAPH_SEPARATOR, Article
+from retrieval.read.cleaning import TERMINAL, words
+from retrieval.read.sentences import sentence_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 MIN_WORDS = 8  # a paragraph shorter than this cannot stand alone as a passage

@@ -3,7 +3,7 @@ writes to one, as two small protocols.
 
 Search, answering and timelines use only `Corpus`; ingest uses only `CorpusWriter`. The embedded
 backend (`IndexReader`/`IndexWriter`: SQLite + FAISS) and the Postgres backend
-(retrieval/postgres.py) implement both; retrieval/backend.py picks one from the settings.
+(retrieval/index/postgres.py) implement both; retrieval/index/backend.py picks one from the settings.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Protocol
 
 import numpy as np
 
-from retrieval.articles import Article
-from retrieval.passages import Passage
-from retrieval.store import Catalog, StoredPassage
+from retrieval.index.store import Catalog, StoredPassage
+from retrieval.read.articles import Article
+from retrieval.read.passages import Passage
 
 Removal = tuple[str, str, str | None, str]  # doc_id, path, title, removed_at: an article taken out with `brief rm`
 

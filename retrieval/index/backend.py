@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
-from retrieval.corpus import CorpusWriter, LiveCorpus
-from retrieval.index import IndexReader, IndexWriter, checkpoint_hook, live_version
+from retrieval.index.corpus import CorpusWriter, LiveCorpus
+from retrieval.index.folder import IndexReader, IndexWriter, checkpoint_hook, live_version
 from retrieval.settings import Settings
 
 Log = Callable[[str], None]
@@ -19,7 +19,7 @@ def open_corpus(
     """The live corpus for questions; IndexMismatchError when it was built with another model (or
     another kind of vectors: `backend`). Without a model named nothing is checked yet (`expect` later)."""
     if settings.database_url:
-        from retrieval.postgres import PostgresCorpus  # psycopg is needed only when Postgres is used
+        from retrieval.index.postgres import PostgresCorpus  # psycopg is needed only when Postgres is used
 
         return PostgresCorpus(settings.database_url, model_id, dim, exact_limit=settings.exact_limit, expect_backend=backend)
     return IndexReader(settings.index_dir, model_id, dim, backend)
@@ -28,7 +28,7 @@ def open_corpus(
 def check_corpus(settings: Settings) -> None:
     """Raise NoIndexError when there is no corpus to answer from (cheap: no model, no vectors)."""
     if settings.database_url:
-        from retrieval.postgres import check_database
+        from retrieval.index.postgres import check_database
 
         check_database(settings.database_url)
     else:
@@ -42,7 +42,7 @@ def open_writer(
 
     `backend` is what computes the vectors written (default: BRIEF_EMBED_BACKEND); it is recorded."""
     if settings.database_url:
-        from retrieval.postgres import PostgresWriter
+        from retrieval.index.postgres import PostgresWriter
 
         return PostgresWriter(
             settings.database_url, model, mid, dim, rebuild=rebuild, lock_timeout_s=settings.lock_timeout_s,

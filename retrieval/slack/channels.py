@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from retrieval.errors import UsageError
+from retrieval.index.store import StoredArticle, now_iso
 from retrieval.settings import Settings
-from retrieval.store import StoredArticle, now_iso
 
 CHANNELS_DB = "channels.sqlite"
 MAX_SHOWN = 10

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, assemble
 from retrieval.embeddings import check_backend
 from retrieval.errors import (
     BriefError,
@@ -48,8 +47,9 @@ from retrieval.errors import (
     LockTimeoutError,
     NoIndexError,
 )
-from retrieval.store import Gap, Store, StoredPassage, now_iso
-from retrieval.vectors import EXACT_LIMIT, Segment, SegmentedVectors, Structure, VectorIndex, merged
+from retrieval.index.corpus import ARTICLE_ROW, PASSAGE_ROW, Applied, Changes, FileLink, NewArticle, assemble
+from retrieval.index.store import Gap, Store, StoredPassage, now_iso
+from retrieval.index.vectors import EXACT_LIMIT, Segment, SegmentedVectors, Structure, VectorIndex, merged
 
 FORMAT_VERSION = 4  # 2: event dates per passage; 3: vocabulary table; 4: one database, vector segments
 LOCK = ".lock"
@@ -252,7 +252,7 @@ class IndexReader:
         """The embedding model this version was built with."""
         return self.manifest.model_id
 
-    # --- the CopySource protocol (retrieval/corpus.py): `brief migrate` -------------------------
+    # --- the CopySource protocol (retrieval/index/corpus.py): `brief migrate` -------------------
     def build_info(self) -> tuple[str, int, str]:
         """The model name, the vectors' dimension and the backend that computed them."""
         return self.manifest.model, self.manifest.dim, self.manifest.backend
@@ -304,7 +304,7 @@ class IndexReader:
         if self._probe is not None:
             self._probe.close()
 
-    # --- the Corpus protocol (retrieval/corpus.py): all the question path reads -----------------
+    # --- the Corpus protocol (retrieval/index/corpus.py): all the question path reads -----------
     def passage_count(self) -> int:
         """Passages in this version."""
         return len(self.vectors)
@@ -521,7 +521,7 @@ class IndexWriter:
             self.dim = dim
         return self._delta
 
-    # --- the CorpusWriter protocol (retrieval/corpus.py): all ingest writes --------------------
+    # --- the CorpusWriter protocol (retrieval/index/corpus.py): all ingest writes --------------
     def _open_store(self) -> Store:
         if self.store is None:
             raise RuntimeError("the index writer is used outside its `with` block")

@@ -8,10 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from retrieval.corpus import Corpus
 from retrieval.fitted import background
-from retrieval.temporal import TimeQuery, parse_question
-from retrieval.terms import TIME_WORDS, query_terms
+from retrieval.index.corpus import Corpus
+from retrieval.read.temporal import TimeQuery, parse_question
+from retrieval.read.terms import TIME_WORDS, query_terms
 
 PRIOR_PASSAGES = 1000  # the weight of the background word statistics, in passages
 GREETING = re.compile(r"^(?:(?:hi|hello|hey|hiya|good\s+(?:morning|afternoon|evening)|please|thanks)\b[\s,!.:;-]*)+", re.I)

@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from retrieval.brief import Brief
-from retrieval.feeds import STATE_FILE, FetchReport, fetch_feeds
-from retrieval.fetcher import FetchPolicy
-from retrieval.ingest import IngestReport
-from retrieval.watch import FolderWatcher
+from retrieval.index.ingest import IngestReport
+from retrieval.sources.feeds import STATE_FILE, FetchReport, fetch_feeds
+from retrieval.sources.fetcher import FetchPolicy
+from retrieval.sources.watch import FolderWatcher
 
 log = logging.getLogger(__name__)
 

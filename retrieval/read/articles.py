@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePath
 
-from retrieval.cleaning import clean_text, normalize_line
-from retrieval.dates import parse_date
-from retrieval.documents import Document, SkipFile
-from retrieval.webpages import extract_page
+from retrieval.read.cleaning import clean_text, normalize_line
+from retrieval.read.dates import parse_date
+from retrieval.read.documents import Document, SkipFile
+from retrieval.read.webpages import extract_page
 
 PARAGRAPH_SEPARATOR = "\n\n"
 # A date in a file name: 2021-02-26-slug.txt, 01_2021-02-26_slug.txt, 20210226-slug.md.
