@@ -13,10 +13,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from retrieval.answer.pick import POOL_DEPTH, AnswerPick, candidates, choose, question_features, rerank
+from retrieval.answer.pick import POOL_DEPTH, AnswerPick, candidates, choose, fitted_model, question_features, rerank
 from retrieval.embeddings import Embedder, load_embedder, precision
 from retrieval.errors import BriefError, ConfigError, UsageError
-from retrieval.fitted import AnswerModel, answer_model
+from retrieval.fitted import AnswerModel
 from retrieval.index import catalog
 from retrieval.index.backend import check_corpus, open_corpus
 from retrieval.index.catalog import RemoveReport, Restored, Shown
@@ -209,7 +209,7 @@ class Brief:
 
     def model(self, reader: LiveCorpus) -> AnswerModel | None:
         """The fitted answer model for the index's embedding model and precision (or the one given, when fitting)."""
-        return self.answer_model or answer_model(reader.model_id, precision(self.embedder.backend))
+        return self.answer_model or fitted_model(reader.model_id, precision(self.embedder.backend))
 
     def ask(
         self,

@@ -11,16 +11,18 @@ and "last" questions the answer is the earliest (latest) dated sentence among th
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cache
 
 import numpy as np
 
-from retrieval.fitted import AnswerModel
+from retrieval.fitted import AnswerModel, answer_model
 from retrieval.index.corpus import Corpus
 from retrieval.read.cleaning import residue_score
 from retrieval.read.dates import DateMention, primary
@@ -99,6 +101,21 @@ QUESTION_FEATURES = (
     "rarest_share",  # share of candidates with the question's rarest known word
     "max_bm25",
 )
+
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def fitted_model(model_id: str, precision: str = "fp32") -> AnswerModel | None:
+    """The fitted answer model for this embedding model and precision if it was fitted on these
+    FEATURES and QUESTION_FEATURES; None (with a warning) if there is none or it is stale."""
+    model = answer_model(model_id, precision)
+    if model is not None and (model.features != FEATURES or model.question_features != QUESTION_FEATURES):
+        log.warning("the answer model for %s was fitted on other features; refit it with "
+                    "`python bench/train_answer.py`", model_id)  # fmt: skip
+        return None
+    return model
 
 
 @dataclass(frozen=True)
