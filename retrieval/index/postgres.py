@@ -100,32 +100,6 @@ POSTINGS = (
 POSTINGS_FORMAT = "2"  # brief_meta "postings": 1 without impact; 2 with it
 POSTINGS_PER_STEM = 2000  # with COMPLETED: top 10 as every posting gives for 96.6 % of places at 100k (bench/scale.py)
 COMPLETED = 400
-# Each query stem's best postings, a bound on what each passage read can score (its parts read,
-# plus each truncated stem's lowest part read for the stems not read for it), and the rows that
-# score exactly the COMPLETED passages with the highest bounds (every row read when no stem was
-# truncated).
-BEST_POSTINGS = f"""
-WITH q AS (SELECT * FROM unnest(%(terms)s::text[], %(weights)s::float8[]) AS q(term, w)),
-r AS MATERIALIZED (
-    SELECT q.term, p.vid, p.tokens, p.in_text, p.in_context, p.n,
-           q.w * p.f * {K1 + 1} / (p.f + {K1} * ({1 - B} + {B} * p.tokens / %(avgdl)s::float8)) AS part
-    FROM q, LATERAL (
-        SELECT vid, tokens, in_text, in_context, in_text + {CONTEXT_WEIGHT} * in_context AS f,
-               row_number() OVER (ORDER BY impact DESC) AS n
-        FROM postings WHERE postings.term = q.term ORDER BY impact DESC LIMIT %(cap)s) AS p),
-s AS MATERIALIZED (
-    SELECT term, count(*) >= %(cap)s AS truncated, (array_agg(part ORDER BY n DESC))[1] AS last FROM r GROUP BY term),
-cut AS (SELECT coalesce(bool_or(truncated), false) AS truncated FROM s),
-b AS (
-    SELECT r.vid, sum(r.part) + coalesce((SELECT sum(s.last) FROM s WHERE s.truncated
-                                          AND s.term <> ALL(array_agg(r.term))), 0) AS bound
-    FROM r GROUP BY r.vid),
-best AS (SELECT vid FROM b WHERE (SELECT truncated FROM cut) ORDER BY bound DESC, vid LIMIT %(completed)s)
-SELECT vid, tokens, term, in_text, in_context FROM r WHERE NOT (SELECT truncated FROM cut)
-UNION ALL
-SELECT p.vid, p.tokens, p.term, p.in_text, p.in_context FROM best JOIN postings p ON p.vid = best.vid
-WHERE p.term = ANY(%(terms)s)
-"""
 CONTENT = ("postings", "sentences", "passages", "file_articles", "files", "articles", "terms")  # what a rebuild empties
 
 
@@ -399,7 +373,7 @@ class PostgresCorpus:
             else:
                 self._idle.put(conn)
 
-    def _rows(self, sql: str, args: Sequence[Any] | Mapping[str, Any] = (), settings: Mapping[str, str] | None = None) -> list[tuple]:
+    def _rows(self, sql: str, args: Sequence[Any] = (), settings: Mapping[str, str] | None = None) -> list[tuple]:
         try:
             with self._connection() as conn:
                 if not settings:
@@ -452,7 +426,7 @@ class PostgresCorpus:
             " FROM passages p, unnest(p.terms) u WHERE p.terms @@ %s::tsquery AND u.lexeme = ANY(%s)",
             (query, list(dict.fromkeys(phrases))),
         )
-        return self._complete(phrases, idfs, k, rows)
+        return self._complete([], phrases, idfs, [], k, rows)
 
     def _best_postings(self, phrases: Sequence[str], idfs: Sequence[float], k: int) -> list[tuple[int, float]]:
         """The top k by BM25, reading each stem's `postings_per_stem` highest-impact postings.
@@ -460,18 +434,43 @@ class PostgresCorpus:
         Exact when no stem has more postings than that. Otherwise a passage's score from the
         postings read, plus for each stem not read for it the last (lowest) weight read of that
         stem, bounds what it can score; the COMPLETED passages with the highest bounds are read
-        whole and scored exactly. (Recall against reading every posting: bench/scale.py.) The
-        server computes the bounds (BEST_POSTINGS) and returns only the rows the exact scores need.
+        whole and scored exactly. (Recall against reading every posting: bench/scale.py.)
         """
         unique = list(dict.fromkeys(phrases))
-        weight = [float(sum(i for p, i in zip(phrases, idfs, strict=True) if p == stem)) for stem in unique]
-        rows = self._rows(BEST_POSTINGS, {"terms": unique, "weights": weight, "cap": self.postings_per_stem,
-                                          "avgdl": self._avgdl, "completed": COMPLETED})  # fmt: skip
-        return self._complete(phrases, idfs, k, rows)
+        weight = np.array([sum(i for p, i in zip(phrases, idfs, strict=True) if p == stem) for stem in unique])
+        position = {stem: n for n, stem in enumerate(unique)}
+        rows = self._rows(
+            "SELECT p.vid, p.tokens, p.term, p.in_text, p.in_context FROM unnest(%s::text[]) AS q(term),"
+            " LATERAL (SELECT vid, tokens, term, in_text, in_context FROM postings"
+            " WHERE postings.term = q.term ORDER BY impact DESC LIMIT %s) AS p",
+            (unique, self.postings_per_stem),
+        )
+        if not rows:
+            return []
+        vid, tokens, in_text, in_context = (np.array([r[i] for r in rows], np.float64) for i in (0, 1, 3, 4))
+        stem = np.array([position[r[2]] for r in rows])
+        truncated = np.bincount(stem, minlength=len(unique)) >= self.postings_per_stem
+        if not truncated.any():  # every posting of every stem was read: score them all exactly
+            return self._complete([], phrases, idfs, unique, k, rows)
+        f = in_text + CONTEXT_WEIGHT * in_context
+        part = weight[stem] * f * (K1 + 1) / (f + K1 * (1 - B + B * tokens / self._avgdl))
+        last = np.zeros(len(unique))
+        last[stem] = part  # a stem's rows come in falling impact: the last one written is its lowest
+        ids, where = np.unique(vid, return_inverse=True)
+        seen = np.zeros((len(ids), len(unique)), bool)
+        seen[where, stem] = True
+        bound = np.bincount(where, weights=part, minlength=len(ids)) + (~seen * np.where(truncated, last, 0.0)).sum(axis=1)
+        best = np.argsort(-bound, kind="stable")[:COMPLETED]
+        return self._complete([int(ids[i]) for i in best], phrases, idfs, unique, k)
 
-    def _complete(self, phrases: Sequence[str], idfs: Sequence[float], k: int, rows: list[tuple]) -> list[tuple[int, float]]:
-        """The exact BM25 of the passages in `rows` (vid, tokens, stem, in_text, in_context; all their
-        query stems), best k first."""
+    def _complete(self, vids: list[int], phrases: Sequence[str], idfs: Sequence[float], unique: list[str], k: int,
+                  rows: list[tuple] | None = None) -> list[tuple[int, float]]:  # fmt: skip
+        """The exact BM25 of these passages (all their query stems read), best k first."""
+        if rows is None:
+            rows = self._rows(
+                "SELECT vid, tokens, term, in_text, in_context FROM postings WHERE vid = ANY(%s) AND term = ANY(%s)",
+                (vids, unique),
+            )
         if not rows:
             return []
         # bm25() for every passage at once (a few thousand at 100k passages for common words), in
