@@ -26,7 +26,7 @@ from retrieval import Settings
 from retrieval.embeddings import Embedder
 from retrieval.fitted import probe_cosine
 from retrieval.index.store import SCHEMA, Store
-from retrieval.index.vectors import EXACT_LIMIT, VectorIndex
+from retrieval.index.vectors import EXACT_LIMIT, QUERY_COSINE, VectorIndex
 from retrieval.read.terms import STOPWORDS, query_terms
 
 
@@ -189,11 +189,11 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
         exact.add(np.arange(1, n + 1, dtype=np.int64), vectors)
         dense, keyword, recall, keyword_recall = [], [], [], []
 
-        def hybrid(texts: list[str], vectors: np.ndarray) -> list[float]:
+        def hybrid(asked: list[str], encoded: np.ndarray) -> list[float]:
             # As ask() runs it: the keyword search started first on its own thread (and connection),
             # then the vector search (ask() encodes the question in between: not counted here).
             times = []
-            for text, q in zip(texts, vectors, strict=True):
+            for text, q in zip(asked, encoded, strict=True):
                 terms = query_terms(text, STOPWORDS)
                 t = time.perf_counter()
                 search(corpus, terms, q, 10, keywords=keywords_ahead(corpus, terms))
@@ -243,7 +243,7 @@ def postgres_side(vectors: np.ndarray, texts: list[str], questions: list[str], q
     return (
         f"{n:>9,} {'pgvector HNSW m=16':>22} {load:7.1f}+{hnsw:<6.1f} (vacuum {vacuum:.1f} s) | shared_buffers {buffers}"
         f" | ef_search {ef} tuned in {tuning:.1f} s "
-        f"(probe recall@10 {tuned_recall:.3f}, probes at cosine {probe_cosine(model) or 0.3}) | {percentile(dense, 50):7.2f} "
+        f"(probe recall@10 {tuned_recall:.3f}, probes at cosine {probe_cosine(model) or QUERY_COSINE}) | {percentile(dense, 50):7.2f} "
         f"{percentile(dense, 95):7.2f} {np.mean(recall):9.3f} | BM25 p50/p95 {percentile(keyword, 50):.1f}/"
         f"{percentile(keyword, 95):.1f} ms (top 10 as every posting gives: {np.mean(keyword_recall):.3f}; "
         f"{POSTINGS_PER_STEM} postings per stem) | hybrid p50/p95 cold {percentile(cold, 50):.1f}/{percentile(cold, 95):.1f} ms,"
